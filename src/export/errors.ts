@@ -1,0 +1,110 @@
+/**
+ * The export pipeline's failures, typed by what went wrong rather than by
+ * transport status; `src/transport/errors.ts` maps each kind to a gRPC code.
+ */
+
+/** One wrong field of the request, named by its path in the stream. */
+export interface FieldViolation {
+  /** e.g. `start.columns[2].key`, `batch[3].rows[17].cells[4]` */
+  readonly field: string;
+  readonly description: string;
+}
+
+export type ExportErrorKind =
+  | "invalid_argument"
+  | "slots_exhausted"
+  | "limit_exceeded"
+  | "idle_timeout"
+  | "shutting_down"
+  | "internal";
+
+export abstract class ExportError extends Error {
+  abstract readonly kind: ExportErrorKind;
+}
+
+/** The client sent something the contract does not allow. */
+export class InvalidRequestError extends ExportError {
+  override readonly name = "InvalidRequestError";
+  readonly kind = "invalid_argument";
+  readonly violations: readonly FieldViolation[];
+
+  constructor(violation: FieldViolation) {
+    super(`${violation.field}: ${violation.description}`);
+    this.violations = [violation];
+  }
+}
+
+/** Every export slot of this server is taken. */
+export class SlotsExhaustedError extends ExportError {
+  override readonly name = "SlotsExhaustedError";
+  readonly kind = "slots_exhausted";
+
+  constructor(
+    readonly limit: number,
+    readonly retryAfterMs: number,
+  ) {
+    super(
+      `all ${limit} export slots are in use; retry in ${retryAfterMs / 1000}s or lower your concurrency`,
+    );
+  }
+}
+
+/** A configured size limit (columns, cell length) was passed. */
+export class LimitExceededError extends ExportError {
+  override readonly name = "LimitExceededError";
+  readonly kind = "limit_exceeded";
+
+  constructor(
+    readonly field: string,
+    readonly limitName: string,
+    readonly limit: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** The client sent nothing for longer than the idle timeout. */
+export class IdleTimeoutError extends ExportError {
+  override readonly name = "IdleTimeoutError";
+  readonly kind = "idle_timeout";
+
+  constructor(readonly idleMs: number) {
+    super(
+      `no request message for ${idleMs / 1000}s; the export was abandoned to free its slot (send batches more often or close the stream when done)`,
+    );
+  }
+}
+
+/** The server is draining and takes no new exports. */
+export class ShuttingDownError extends ExportError {
+  override readonly name = "ShuttingDownError";
+  readonly kind = "shutting_down";
+
+  constructor() {
+    super("the server is shutting down; retry on another instance");
+  }
+}
+
+/** A bug: the client learns only the export id to quote. */
+export class InternalExportError extends ExportError {
+  override readonly name = "InternalExportError";
+  readonly kind = "internal";
+
+  constructor(exportId: string, cause: unknown) {
+    super(`internal error in export ${exportId}; the server log has the details`, { cause });
+  }
+}
+
+/** Every concrete export error, for exhaustive switches on `kind`. */
+export type DomainError =
+  | InvalidRequestError
+  | SlotsExhaustedError
+  | LimitExceededError
+  | IdleTimeoutError
+  | ShuttingDownError
+  | InternalExportError;
+
+export function isDomainError(error: unknown): error is DomainError {
+  return error instanceof ExportError;
+}

@@ -1,0 +1,48 @@
+import type { ExportFormat } from "./validation.js";
+
+/** How an export ended, as logs and metrics name it. */
+export type ExportOutcome =
+  | "ok"
+  | "invalid_argument"
+  | "rejected"
+  | "limit_exceeded"
+  | "cancelled"
+  | "deadline"
+  | "idle_timeout"
+  | "unavailable"
+  | "internal";
+
+export interface ExportStarted {
+  readonly exportId: string;
+  readonly format: ExportFormat;
+  readonly columns: number;
+  readonly peer: string;
+}
+
+export interface ExportFinished extends ExportStarted {
+  readonly outcome: ExportOutcome;
+  readonly rows: number;
+  readonly bytes: number;
+  readonly durationMs: number;
+  readonly error?: unknown;
+}
+
+export interface ExportRefused {
+  readonly outcome: ExportOutcome;
+  readonly format: ExportFormat | undefined;
+  readonly peer: string;
+  readonly error: unknown;
+}
+
+/**
+ * What the pipeline reports about each export; logging and metrics listen.
+ * Calls are synchronous and must not throw.
+ */
+export interface ExportObserver {
+  /** An export took a slot and will stream a file. */
+  started(event: ExportStarted): void;
+  /** An export that had started ended, however it ended. */
+  finished(event: ExportFinished): void;
+  /** A stream ended before an export started: bad start, no slot, shutdown. */
+  refused(event: ExportRefused): void;
+}

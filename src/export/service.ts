@@ -1,0 +1,186 @@
+import { randomUUID } from "node:crypto";
+import { create, type MessageInitShape } from "@bufbuild/protobuf";
+import { durationFromMs } from "@bufbuild/protobuf/wkt";
+import {
+  type ExportRequest,
+  type ExportResponse,
+  ExportResponseSchema,
+} from "../../gen/export/v1/export_pb.js";
+import type { Renderer, RowBlock } from "../render/renderer.js";
+import type { Admission } from "./admission.js";
+import { type ChunkerOptions, chunkFile } from "./chunker.js";
+import { ExportError, InternalExportError, InvalidRequestError } from "./errors.js";
+import { createMessageReader } from "./input.js";
+import type { ExportLimits } from "./limits.js";
+import type { ExportObserver, ExportOutcome } from "./observer.js";
+import { decodeBatch, type ExportFormat, type ExportPlan, validateStart } from "./validation.js";
+
+export interface ExportServiceOptions extends ChunkerOptions, ExportLimits {
+  /** A request stream silent for this long is failed and its slot freed. */
+  readonly idleTimeoutMs: number;
+}
+
+export interface ExportDeps {
+  readonly options: ExportServiceOptions;
+  readonly admission: Admission;
+  readonly renderers: Readonly<Record<ExportFormat, Renderer>>;
+  readonly observer: ExportObserver;
+}
+
+/** What the pipeline needs to know of the call that carries an export. */
+export interface ExportCall {
+  /** Aborted when the client cancels, the deadline passes or the call ends. */
+  readonly signal: AbortSignal;
+  readonly peer: string;
+  /** Why the signal aborted, once it has. */
+  abortOutcome(): "cancelled" | "deadline";
+}
+
+const OUTCOME_OF_KIND: Readonly<Record<ExportError["kind"], ExportOutcome>> = {
+  invalid_argument: "invalid_argument",
+  slots_exhausted: "rejected",
+  limit_exceeded: "limit_exceeded",
+  idle_timeout: "idle_timeout",
+  shutting_down: "unavailable",
+  internal: "internal",
+};
+
+function outcomeOf(error: unknown, call: ExportCall): ExportOutcome {
+  if (call.signal.aborted) return call.abortOutcome();
+  return error instanceof ExportError ? OUTCOME_OF_KIND[error.kind] : "internal";
+}
+
+function response(kind: MessageInitShape<typeof ExportResponseSchema>["kind"]): ExportResponse {
+  return create(ExportResponseSchema, { kind });
+}
+
+/**
+ * The Export RPC: validates the start message, takes a slot, and streams the
+ * rendered file back while rows are still arriving. Pull-based end to end:
+ * the next request message is read only when the renderer wants rows, and
+ * the renderer runs only when the last chunk has been taken by the transport.
+ */
+export async function* runExport(
+  requests: AsyncIterable<ExportRequest>,
+  call: ExportCall,
+  deps: ExportDeps,
+): AsyncGenerator<ExportResponse> {
+  const { options, admission, observer } = deps;
+  const reader = createMessageReader(requests, options.idleTimeoutMs);
+  let plan: ExportPlan | undefined;
+  let lease: ReturnType<Admission["acquire"]>;
+  try {
+    const first = await reader.next();
+    if (first.done) {
+      throw new InvalidRequestError({
+        field: "start",
+        description: "the stream ended before the start message",
+      });
+    }
+    if (first.value.kind.case !== "start") {
+      throw new InvalidRequestError({
+        field: "start",
+        description: `the first message must be start, got ${first.value.kind.case ?? "an empty message"}`,
+      });
+    }
+    plan = validateStart(first.value.kind.value, options, new Date());
+    lease = admission.acquire();
+  } catch (error) {
+    reader.return();
+    observer.refused({
+      outcome: outcomeOf(error, call),
+      format: plan?.format,
+      error,
+      peer: call.peer,
+    });
+    throw error;
+  }
+
+  // The client may vanish while this generator waits on a write and is
+  // never resumed: free the slot on abort rather than only in `finally`.
+  call.signal.addEventListener("abort", lease.release, { once: true });
+  const exportId = randomUUID();
+  const startedAt = performance.now();
+  const columns = plan.columns;
+  let rows = 0;
+  let batches = 0;
+  const renderer = deps.renderers[plan.format];
+
+  async function* rowBlocks(): AsyncGenerator<RowBlock> {
+    for (let batchIndex = 0; ; batchIndex++) {
+      const next = await reader.next();
+      if (next.done) return;
+      const message = next.value;
+      if (message.kind.case === "start") {
+        throw new InvalidRequestError({
+          field: `batch[${batchIndex}]`,
+          description: "start may be sent only once, as the first message",
+        });
+      }
+      if (message.kind.case !== "batch") {
+        throw new InvalidRequestError({
+          field: `batch[${batchIndex}]`,
+          description: "empty request message; send start or batch",
+        });
+      }
+      const block = decodeBatch(
+        message.kind.value,
+        columns,
+        { batchIndex, rowsBefore: rows },
+        options,
+      );
+      batches++;
+      rows += block.length;
+      if (block.length > 0) yield block;
+    }
+  }
+
+  const started = { exportId, format: plan.format, columns: columns.length, peer: call.peer };
+  observer.started(started);
+  const file = chunkFile(renderer.render(rowBlocks(), plan), options);
+  let outcome: ExportOutcome = "cancelled";
+  let failure: unknown;
+  try {
+    yield response({
+      case: "header",
+      value: {
+        exportId,
+        contentType: renderer.contentType,
+        fileName: plan.fileName ?? `export-${exportId}.${renderer.fileExtension}`,
+      },
+    });
+    for await (const chunk of file.chunks) {
+      yield response({ case: "chunk", value: { data: chunk.data, offset: BigInt(chunk.offset) } });
+    }
+    yield response({
+      case: "summary",
+      value: {
+        rows: BigInt(rows),
+        bytes: BigInt(file.tally.bytes),
+        sha256: file.tally.sha256(),
+        duration: durationFromMs(Math.round(performance.now() - startedAt)),
+        chunks: file.tally.chunks,
+        batches,
+      },
+    });
+    outcome = "ok";
+  } catch (error) {
+    outcome = outcomeOf(error, call);
+    failure = error;
+    throw error instanceof ExportError || call.signal.aborted
+      ? error
+      : new InternalExportError(exportId, error);
+  } finally {
+    lease.release();
+    call.signal.removeEventListener("abort", lease.release);
+    reader.return();
+    observer.finished({
+      ...started,
+      outcome,
+      rows,
+      bytes: file.tally.bytes,
+      durationMs: performance.now() - startedAt,
+      error: failure,
+    });
+  }
+}

@@ -1,0 +1,323 @@
+import type { ListValue, Value } from "@bufbuild/protobuf/wkt";
+import {
+  ColumnType,
+  type ExportStart,
+  Format,
+  LineEnding,
+  Orientation,
+  PageSize,
+  Quoting,
+  type RowBatch,
+} from "../../gen/export/v1/export_pb.js";
+import type {
+  Cell,
+  ColumnKind,
+  ColumnSpec,
+  CsvSettings,
+  PdfSettings,
+  RowBlock,
+} from "../render/renderer.js";
+import { InvalidRequestError, LimitExceededError } from "./errors.js";
+import type { ExportLimits } from "./limits.js";
+
+export type ExportFormat = "csv" | "pdf";
+
+/** A validated start message, in the renderers' terms. */
+export interface ExportPlan {
+  readonly format: ExportFormat;
+  readonly columns: readonly ColumnSpec[];
+  /** The client's file name, if it gave one. */
+  readonly fileName: string | undefined;
+  readonly csv: CsvSettings;
+  readonly pdf: PdfSettings;
+}
+
+const MAX_KEY_CHARS = 128;
+const MAX_TITLE_CHARS = 1024;
+const MAX_FILE_NAME_CHARS = 255;
+const MAX_PDF_TITLE_CHARS = 500;
+
+function invalid(field: string, description: string): InvalidRequestError {
+  return new InvalidRequestError({ field, description });
+}
+
+function formatOf(format: Format): ExportFormat {
+  switch (format) {
+    case Format.CSV:
+      return "csv";
+    case Format.PDF:
+      return "pdf";
+    case Format.UNSPECIFIED:
+      throw invalid("start.format", "format is required: FORMAT_CSV or FORMAT_PDF");
+    default:
+      throw invalid("start.format", `unknown format ${format}; use FORMAT_CSV or FORMAT_PDF`);
+  }
+}
+
+function columnKindOf(type: ColumnType, field: string): ColumnKind {
+  switch (type) {
+    case ColumnType.UNSPECIFIED:
+    case ColumnType.TEXT:
+      return "text";
+    case ColumnType.NUMBER:
+      return "number";
+    case ColumnType.BOOLEAN:
+      return "boolean";
+    default:
+      throw invalid(field, `unknown column type ${type}`);
+  }
+}
+
+function validateColumns(start: ExportStart, limits: ExportLimits): ColumnSpec[] {
+  if (start.columns.length === 0) {
+    throw invalid("start.columns", "at least one column is required");
+  }
+  if (start.columns.length > limits.maxColumns) {
+    throw new LimitExceededError(
+      "start.columns",
+      "max_columns",
+      limits.maxColumns,
+      `${start.columns.length} columns exceed the limit of ${limits.maxColumns}`,
+    );
+  }
+  const firstIndexOfKey = new Map<string, number>();
+  return start.columns.map((column, index) => {
+    const field = `start.columns[${index}]`;
+    if (column.key.length === 0) throw invalid(`${field}.key`, "column key is required");
+    if (column.key.length > MAX_KEY_CHARS) {
+      throw invalid(`${field}.key`, `column key is longer than ${MAX_KEY_CHARS} characters`);
+    }
+    const earlier = firstIndexOfKey.get(column.key);
+    if (earlier !== undefined) {
+      throw invalid(
+        `${field}.key`,
+        `duplicate column key "${column.key}" (also columns[${earlier}]); keys must be unique`,
+      );
+    }
+    firstIndexOfKey.set(column.key, index);
+    if (column.title.length > MAX_TITLE_CHARS) {
+      throw invalid(`${field}.title`, `column title is longer than ${MAX_TITLE_CHARS} characters`);
+    }
+    if (!Number.isFinite(column.width) || column.width < 0) {
+      throw invalid(`${field}.width`, "width must be a positive number of points, or 0 for auto");
+    }
+    return {
+      key: column.key,
+      title: column.title === "" ? column.key : column.title,
+      kind: columnKindOf(column.type, `${field}.type`),
+      width: column.width > 0 ? column.width : undefined,
+    };
+  });
+}
+
+// Control characters and path separators would let a file name escape the
+// download folder or break a Content-Disposition header downstream.
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching them is the point
+const UNSAFE_FILE_NAME = /[\u0000-\u001f\u007f/\\]/;
+
+function validateFileName(fileName: string | undefined): string | undefined {
+  if (fileName === undefined) return undefined;
+  if (fileName.length === 0 || fileName.length > MAX_FILE_NAME_CHARS) {
+    throw invalid("start.file_name", `file name must be 1 to ${MAX_FILE_NAME_CHARS} characters`);
+  }
+  if (UNSAFE_FILE_NAME.test(fileName) || fileName === "." || fileName === "..") {
+    throw invalid(
+      "start.file_name",
+      "file name must not contain path separators or control characters",
+    );
+  }
+  return fileName;
+}
+
+function validateCsv(start: ExportStart): CsvSettings {
+  const options = start.csv;
+  const delimiter = options?.delimiter || ",";
+  if (
+    [...delimiter].length !== 1 ||
+    delimiter === '"' ||
+    delimiter === "\r" ||
+    delimiter === "\n"
+  ) {
+    throw invalid(
+      "start.csv.delimiter",
+      `delimiter must be one character other than a quote, CR or LF (got ${JSON.stringify(delimiter)})`,
+    );
+  }
+  const lineEnding = options?.lineEnding ?? LineEnding.UNSPECIFIED;
+  if (!(lineEnding in LineEnding)) {
+    throw invalid("start.csv.line_ending", `unknown line ending ${lineEnding}`);
+  }
+  const quoting = options?.quoting ?? Quoting.UNSPECIFIED;
+  if (!(quoting in Quoting)) throw invalid("start.csv.quoting", `unknown quoting ${quoting}`);
+  return {
+    header: !(options?.omitHeader ?? false),
+    delimiter,
+    recordDelimiter: lineEnding === LineEnding.LF ? "\n" : "\r\n",
+    quoteAll: quoting === Quoting.ALL,
+    bom: options?.bom ?? false,
+    escapeFormulas: options?.escapeFormulas ?? false,
+  };
+}
+
+function validatePdf(start: ExportStart, now: Date): PdfSettings {
+  const options = start.pdf;
+  const title = options?.title ?? "";
+  if (title.length > MAX_PDF_TITLE_CHARS) {
+    throw invalid("start.pdf.title", `title is longer than ${MAX_PDF_TITLE_CHARS} characters`);
+  }
+  const pageSize = options?.pageSize ?? PageSize.UNSPECIFIED;
+  if (!(pageSize in PageSize))
+    throw invalid("start.pdf.page_size", `unknown page size ${pageSize}`);
+  const orientation = options?.orientation ?? Orientation.UNSPECIFIED;
+  if (!(orientation in Orientation)) {
+    throw invalid("start.pdf.orientation", `unknown orientation ${orientation}`);
+  }
+  return {
+    title,
+    pageSize: pageSize === PageSize.LETTER ? "LETTER" : "A4",
+    orientation: orientation === Orientation.LANDSCAPE ? "landscape" : "portrait",
+    generatedAt: options?.omitGeneratedAt ? undefined : now,
+  };
+}
+
+/** Checks the start message and turns it into an ExportPlan. */
+export function validateStart(start: ExportStart, limits: ExportLimits, now: Date): ExportPlan {
+  return {
+    format: formatOf(start.format),
+    columns: validateColumns(start, limits),
+    fileName: validateFileName(start.fileName),
+    csv: validateCsv(start),
+    pdf: validatePdf(start, now),
+  };
+}
+
+/** Where a batch sits in the stream, for error messages. */
+export interface BatchPosition {
+  /** 0-based index of the batch among the stream's batches. */
+  readonly batchIndex: number;
+  /** Rows accepted before this batch. */
+  readonly rowsBefore: number;
+}
+
+function columnList(columns: readonly ColumnSpec[]): string {
+  const shown = columns.slice(0, 5).map((column) => column.key);
+  return columns.length > 5 ? `${shown.join(", ")}, …` : shown.join(", ");
+}
+
+/** Where a cell sits, for error messages. */
+interface CellPosition {
+  readonly field: string;
+  readonly rowNumber: number;
+  readonly columnKey: string;
+}
+
+function where(cell: CellPosition): string {
+  return `row ${cell.rowNumber}, column "${cell.columnKey}"`;
+}
+
+function checkCellLength(text: string, cell: CellPosition, limits: ExportLimits) {
+  if (text.length > limits.maxCellChars) {
+    throw new LimitExceededError(
+      cell.field,
+      "max_cell_chars",
+      limits.maxCellChars,
+      `${where(cell)}: cell has ${text.length} characters, more than the limit of ${limits.maxCellChars}`,
+    );
+  }
+}
+
+function jsonCellText(value: Value, cell: CellPosition): Cell {
+  const kind = value.kind;
+  switch (kind.case) {
+    case "stringValue":
+      return kind.value;
+    case "numberValue":
+      if (!Number.isFinite(kind.value)) {
+        throw invalid(cell.field, `${where(cell)}: number ${kind.value} is not finite`);
+      }
+      return String(kind.value);
+    case "boolValue":
+      return kind.value ? "true" : "false";
+    case "nullValue":
+    case undefined:
+      return null;
+    case "listValue":
+    case "structValue":
+      throw invalid(
+        cell.field,
+        `${where(cell)}: cell is ${kind.case === "listValue" ? "a list" : "an object"}; cells must be strings, numbers, booleans or null`,
+      );
+  }
+}
+
+/**
+ * Checks every row of a batch against the columns and returns its cells:
+ * `rows` first, then `json_rows`. Row numbers in messages count from 1 over
+ * the whole export; field paths index from 0 within the batch.
+ */
+export function decodeBatch(
+  batch: RowBatch,
+  columns: readonly ColumnSpec[],
+  position: BatchPosition,
+  limits: ExportLimits,
+): RowBlock {
+  const width = columns.length;
+  const block: (readonly Cell[])[] = [];
+  const batchField = `batch[${position.batchIndex}]`;
+  const wrongWidth = (field: string, rowNumber: number, cells: number) =>
+    invalid(
+      field,
+      `row ${rowNumber} has ${cells} cells, expected ${width} (columns: ${columnList(columns)})`,
+    );
+
+  batch.rows.forEach((row, index) => {
+    const rowNumber = position.rowsBefore + block.length + 1;
+    const field = `${batchField}.rows[${index}]`;
+    if (row.cells.length !== width) throw wrongWidth(`${field}.cells`, rowNumber, row.cells.length);
+    for (let column = 0; column < width; column++) {
+      const text = row.cells[column] as string;
+      if (text.length > limits.maxCellChars) {
+        const key = (columns[column] as ColumnSpec).key;
+        checkCellLength(
+          text,
+          { field: `${field}.cells[${column}]`, rowNumber, columnKey: key },
+          limits,
+        );
+      }
+    }
+    if (row.nullCells.length === 0) {
+      block.push(row.cells);
+      return;
+    }
+    const cells: Cell[] = row.cells.slice();
+    for (const nullIndex of row.nullCells) {
+      if (nullIndex >= width) {
+        throw invalid(
+          `${field}.null_cells`,
+          `row ${rowNumber}: null cell index ${nullIndex} is not below the column count ${width}`,
+        );
+      }
+      cells[nullIndex] = null;
+    }
+    block.push(cells);
+  });
+
+  batch.jsonRows.forEach((row: ListValue, index) => {
+    const rowNumber = position.rowsBefore + block.length + 1;
+    const field = `${batchField}.json_rows[${index}]`;
+    if (row.values.length !== width) throw wrongWidth(field, rowNumber, row.values.length);
+    const cells: Cell[] = new Array(width);
+    for (let column = 0; column < width; column++) {
+      const position = {
+        field: `${field}[${column}]`,
+        rowNumber,
+        columnKey: (columns[column] as ColumnSpec).key,
+      };
+      const cell = jsonCellText(row.values[column] as Value, position);
+      if (cell !== null) checkCellLength(cell, position, limits);
+      cells[column] = cell;
+    }
+    block.push(cells);
+  });
+  return block;
+}

@@ -1,0 +1,39 @@
+import { ConfigError, loadConfig } from "./config.js";
+import { createLogger } from "./ops/logging.js";
+import { createServer } from "./server.js";
+
+let config: ReturnType<typeof loadConfig>;
+try {
+  config = loadConfig();
+} catch (error) {
+  if (!(error instanceof ConfigError)) throw error;
+  process.stderr.write(`export-at-scale: ${error.message}\n`);
+  process.exit(2);
+}
+
+const logger = createLogger(config.logLevel);
+const server = createServer(config, { logger });
+const address = await server.listen();
+logger.info(
+  { host: address.address, port: address.port, maxConcurrentExports: config.maxConcurrentExports },
+  "export service listening (gRPC, gRPC-Web and Connect over h2c)",
+);
+
+let stopping = false;
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.on(signal, () => {
+    if (stopping) process.exit(1);
+    stopping = true;
+    logger.info({ signal, running: server.runningExports() }, "shutting down");
+    server.close().then(
+      () => {
+        logger.info("stopped");
+        process.exit(0);
+      },
+      (error: unknown) => {
+        logger.error({ err: error }, "shutdown failed");
+        process.exit(1);
+      },
+    );
+  });
+}

@@ -1,0 +1,102 @@
+import { createServer as createHttp2Server, type ServerHttp2Session } from "node:http2";
+import type { AddressInfo } from "node:net";
+import { Code, ConnectError, createContextValues } from "@connectrpc/connect";
+import { compressionGzip, connectNodeAdapter } from "@connectrpc/connect-node";
+import type { Logger } from "pino";
+import type { Config } from "./config.js";
+import { createAdmission } from "./export/admission.js";
+import type { ExportObserver } from "./export/observer.js";
+import { createLoggingObserver } from "./ops/logging.js";
+import { createCsvRenderer } from "./render/csv.js";
+import { createPdfRenderer } from "./render/pdf.js";
+import { createRoutes, peerKey } from "./transport/routes.js";
+
+export interface ServerDeps {
+  readonly logger: Logger;
+}
+
+export interface ExportServer {
+  /** Starts listening; resolves with the bound address (port 0 picks one). */
+  listen(): Promise<AddressInfo>;
+  /** Exports holding a slot now. */
+  runningExports(): number;
+  /**
+   * Stops taking exports, lets running ones finish for up to
+   * `shutdownGraceMs`, then cancels the rest and closes every connection.
+   */
+  close(): Promise<void>;
+}
+
+function fanOut(observers: readonly ExportObserver[]): ExportObserver {
+  return {
+    started: (event) => {
+      for (const observer of observers) observer.started(event);
+    },
+    finished: (event) => {
+      for (const observer of observers) observer.finished(event);
+    },
+    refused: (event) => {
+      for (const observer of observers) observer.refused(event);
+    },
+  };
+}
+
+/** Wires the services onto an HTTP/2 (h2c) server; nothing listens yet. */
+export function createServer(config: Config, deps: ServerDeps): ExportServer {
+  const admission = createAdmission({
+    limit: config.maxConcurrentExports,
+    retryAfterMs: config.retryAfterMs,
+  });
+  const shutdown = new AbortController();
+  const routes = createRoutes({
+    options: config,
+    admission,
+    renderers: { csv: createCsvRenderer(), pdf: createPdfRenderer() },
+    observer: fanOut([createLoggingObserver(deps.logger)]),
+  });
+  const handler = connectNodeAdapter({
+    routes,
+    // Compressing 64 KiB chunks halves loopback throughput; off unless asked.
+    acceptCompression: config.compression === "gzip" ? [compressionGzip] : [],
+    readMaxBytes: config.maxMessageBytes,
+    shutdownSignal: shutdown.signal,
+    contextValues: (request) =>
+      createContextValues().set(
+        peerKey,
+        `${request.socket.remoteAddress ?? "unknown"}:${request.socket.remotePort ?? 0}`,
+      ),
+  });
+  const server = createHttp2Server(handler);
+  const sessions = new Set<ServerHttp2Session>();
+  server.on("session", (session) => {
+    sessions.add(session);
+    session.once("close", () => sessions.delete(session));
+  });
+
+  return {
+    listen() {
+      return new Promise((resolve, reject) => {
+        server.once("error", reject);
+        server.listen(config.port, config.host, () => {
+          server.off("error", reject);
+          resolve(server.address() as AddressInfo);
+        });
+      });
+    },
+    runningExports: () => admission.inUse(),
+    async close() {
+      const drained = admission.close();
+      let graceTimer: NodeJS.Timeout | undefined;
+      const graceOver = new Promise<void>((resolve) => {
+        graceTimer = setTimeout(resolve, config.shutdownGraceMs);
+      });
+      await Promise.race([drained, graceOver]);
+      clearTimeout(graceTimer);
+      shutdown.abort(new ConnectError("the server is shutting down", Code.Unavailable));
+      await drained;
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      for (const session of sessions) session.close();
+      await closed;
+    },
+  };
+}

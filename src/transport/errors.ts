@@ -1,0 +1,72 @@
+import { create } from "@bufbuild/protobuf";
+import { durationFromMs } from "@bufbuild/protobuf/wkt";
+import { Code, ConnectError } from "@connectrpc/connect";
+import {
+  BadRequestSchema,
+  ErrorInfoSchema,
+  RetryInfoSchema,
+} from "../../gen/google/rpc/error_details_pb.js";
+import { type FieldViolation, isDomainError } from "../export/errors.js";
+
+/** The google.rpc ErrorInfo domain of this service's errors. */
+export const ERROR_DOMAIN = "export.v1";
+
+/** ErrorInfo reasons clients can match on. */
+export const ErrorReason = {
+  slotsExhausted: "EXPORT_SLOTS_EXHAUSTED",
+  limitExceeded: "EXPORT_LIMIT_EXCEEDED",
+} as const;
+
+function badRequest(violations: readonly FieldViolation[]) {
+  return {
+    desc: BadRequestSchema,
+    value: create(BadRequestSchema, { fieldViolations: [...violations] }),
+  };
+}
+
+function errorInfo(reason: string, metadata: Record<string, string>) {
+  return {
+    desc: ErrorInfoSchema,
+    value: create(ErrorInfoSchema, { reason, domain: ERROR_DOMAIN, metadata }),
+  };
+}
+
+/**
+ * The one place that turns failures into gRPC status: domain errors get
+ * their code and details, anything unknown becomes INTERNAL with nothing of
+ * its internals in the message (the cause is kept for the log).
+ */
+export function toConnectError(error: unknown): ConnectError {
+  if (error instanceof ConnectError) return error;
+  if (!isDomainError(error)) {
+    return new ConnectError("internal error", Code.Internal, undefined, undefined, error);
+  }
+  switch (error.kind) {
+    case "invalid_argument":
+      return new ConnectError(error.message, Code.InvalidArgument, undefined, [
+        badRequest(error.violations),
+      ]);
+    case "slots_exhausted":
+      return new ConnectError(error.message, Code.ResourceExhausted, undefined, [
+        errorInfo(ErrorReason.slotsExhausted, { limit: String(error.limit) }),
+        {
+          desc: RetryInfoSchema,
+          value: create(RetryInfoSchema, { retryDelay: durationFromMs(error.retryAfterMs) }),
+        },
+      ]);
+    case "limit_exceeded":
+      return new ConnectError(error.message, Code.ResourceExhausted, undefined, [
+        errorInfo(ErrorReason.limitExceeded, {
+          limit: error.limitName,
+          value: String(error.limit),
+        }),
+        badRequest([{ field: error.field, description: error.message }]),
+      ]);
+    case "idle_timeout":
+      return new ConnectError(error.message, Code.DeadlineExceeded);
+    case "shutting_down":
+      return new ConnectError(error.message, Code.Unavailable);
+    case "internal":
+      return new ConnectError(error.message, Code.Internal, undefined, undefined, error.cause);
+  }
+}

@@ -1,0 +1,33 @@
+import { Code, ConnectError, type ConnectRouter, createContextKey } from "@connectrpc/connect";
+import { ExportService } from "../../gen/export/v1/export_pb.js";
+import { type ExportCall, type ExportDeps, runExport } from "../export/service.js";
+import { toConnectError } from "./errors.js";
+
+/** The client's address and port, set per request by the server. */
+export const peerKey = createContextKey("unknown", { description: "client address" });
+
+/**
+ * Registers the services. Handlers only adapt the call context and map
+ * errors; the export pipeline does the work.
+ */
+export function createRoutes(deps: ExportDeps) {
+  return (router: ConnectRouter) => {
+    router.service(ExportService, {
+      async *export(requests, context) {
+        const call: ExportCall = {
+          signal: context.signal,
+          peer: context.values.get(peerKey),
+          abortOutcome: () =>
+            ConnectError.from(context.signal.reason).code === Code.DeadlineExceeded
+              ? "deadline"
+              : "cancelled",
+        };
+        try {
+          yield* runExport(requests, call, deps);
+        } catch (error) {
+          throw toConnectError(error);
+        }
+      },
+    });
+  };
+}

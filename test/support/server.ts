@@ -1,0 +1,36 @@
+import { pino } from "pino";
+import { type Config, loadConfig } from "../../src/config.js";
+import { createServer, type ExportServer } from "../../src/server.js";
+
+export interface RunningServer {
+  readonly server: ExportServer;
+  readonly config: Config;
+  readonly port: number;
+  readonly baseUrl: string;
+  close(): Promise<void>;
+}
+
+/** The real server on 127.0.0.1, port 0, logging nothing unless asked. */
+export async function startServer(overrides: Partial<Config> = {}): Promise<RunningServer> {
+  const config: Config = {
+    ...loadConfig([], {}),
+    host: "127.0.0.1",
+    port: 0,
+    metricsPort: 0,
+    logLevel: "silent",
+    shutdownGraceMs: 2_000,
+    ...overrides,
+  };
+  const server = createServer(config, { logger: pino({ level: config.logLevel }) });
+  const { port } = await server.listen();
+  return { server, config, port, baseUrl: `http://127.0.0.1:${port}`, close: () => server.close() };
+}
+
+/** Polls until `check` holds, failing after `timeoutMs`. */
+export async function eventually(check: () => boolean, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
