@@ -32,6 +32,9 @@ function fanOut(observers: readonly ExportObserver[]): ExportObserver {
     started: (event) => {
       for (const observer of observers) observer.started(event);
     },
+    progress: (event) => {
+      for (const observer of observers) observer.progress(event);
+    },
     finished: (event) => {
       for (const observer of observers) observer.finished(event);
     },

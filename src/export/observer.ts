@@ -19,6 +19,16 @@ export interface ExportStarted {
   readonly peer: string;
 }
 
+/** Sent with each chunk: the increments since the previous chunk. */
+export interface ExportProgress {
+  readonly exportId: string;
+  readonly format: ExportFormat;
+  readonly rows: number;
+  readonly bytes: number;
+  /** Rendered bytes the export holds on the server now, this chunk included. */
+  readonly bufferedBytes: number;
+}
+
 export interface ExportFinished extends ExportStarted {
   readonly outcome: ExportOutcome;
   readonly rows: number;
@@ -41,6 +51,8 @@ export interface ExportRefused {
 export interface ExportObserver {
   /** An export took a slot and will stream a file. */
   started(event: ExportStarted): void;
+  /** A chunk is being handed to the transport. */
+  progress(event: ExportProgress): void;
   /** An export that had started ended, however it ended. */
   finished(event: ExportFinished): void;
   /** A stream ended before an export started: bad start, no slot, shutdown. */

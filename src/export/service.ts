@@ -149,7 +149,16 @@ export async function* runExport(
         fileName: plan.fileName ?? `export-${exportId}.${renderer.fileExtension}`,
       },
     });
+    let rowsReported = 0;
     for await (const chunk of file.chunks) {
+      observer.progress({
+        exportId,
+        format: plan.format,
+        rows: rows - rowsReported,
+        bytes: chunk.data.length,
+        bufferedBytes: chunk.data.length + file.tally.pendingBytes,
+      });
+      rowsReported = rows;
       yield response({ case: "chunk", value: { data: chunk.data, offset: BigInt(chunk.offset) } });
     }
     yield response({

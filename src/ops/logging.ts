@@ -16,6 +16,7 @@ export function createLoggingObserver(logger: Logger): ExportObserver {
     started(event) {
       logger.info({ event: "export_started", ...event }, "export started");
     },
+    progress() {},
     finished({ error, durationMs, ...event }) {
       const fields = { event: "export_finished", ...event, durationMs: Math.round(durationMs) };
       if (event.outcome === "internal") {
