@@ -1,12 +1,17 @@
-import { createServer as createHttp2Server, type ServerHttp2Session } from "node:http2";
+import { constants, createServer as createHttp2Server, type ServerHttp2Session } from "node:http2";
 import type { AddressInfo } from "node:net";
-import { Code, ConnectError, createContextValues } from "@connectrpc/connect";
+import { Code, ConnectError, type ConnectRouter, createContextValues } from "@connectrpc/connect";
 import { compressionGzip, connectNodeAdapter } from "@connectrpc/connect-node";
 import type { Logger } from "pino";
+import { file_google_rpc_error_details } from "../gen/google/rpc/error_details_pb.js";
 import type { Config } from "./config.js";
 import { createAdmission } from "./export/admission.js";
 import type { ExportObserver } from "./export/observer.js";
+import { createHealth } from "./ops/health.js";
 import { createLoggingObserver } from "./ops/logging.js";
+import { createExportMetrics } from "./ops/metrics.js";
+import { registerReflection } from "./ops/reflection.js";
+import { createSideServer } from "./ops/side-server.js";
 import { createCsvRenderer } from "./render/csv.js";
 import { createPdfRenderer } from "./render/pdf.js";
 import { createRoutes, peerKey } from "./transport/routes.js";
@@ -20,6 +25,8 @@ export interface ExportServer {
   listen(): Promise<AddressInfo>;
   /** Exports holding a slot now. */
   runningExports(): number;
+  /** The bound port of the side HTTP server (/metrics, /healthz, /readyz), once listening. */
+  metricsPort(): number;
   /**
    * Stops taking exports, lets running ones finish for up to
    * `shutdownGraceMs`, then cancels the rest and closes every connection.
@@ -51,12 +58,30 @@ export function createServer(config: Config, deps: ServerDeps): ExportServer {
     retryAfterMs: config.retryAfterMs,
   });
   const shutdown = new AbortController();
-  const routes = createRoutes({
+  const metrics = createExportMetrics({
+    slotsLimit: config.maxConcurrentExports,
+    running: () => admission.inUse(),
+  });
+  const health = createHealth({ services: [ExportService.typeName] });
+  let closing = false;
+  const side = createSideServer({
+    host: config.host,
+    port: config.metricsPort,
+    registry: metrics.registry,
+    ready: () => !closing,
+  });
+  let sidePort: number | undefined;
+  const exportRoutes = createRoutes({
     options: config,
     admission,
     renderers: { csv: createCsvRenderer(), pdf: createPdfRenderer() },
-    observer: fanOut([createLoggingObserver(deps.logger)]),
+    observer: fanOut([createLoggingObserver(deps.logger), metrics]),
   });
+  const routes = (router: ConnectRouter) => {
+    exportRoutes(router);
+    health.register(router);
+    registerReflection(router, { extraFiles: [file_google_rpc_error_details] });
+  };
   const handler = connectNodeAdapter({
     routes,
     // Compressing 64 KiB chunks halves loopback throughput; off unless asked.
@@ -69,7 +94,23 @@ export function createServer(config: Config, deps: ServerDeps): ExportServer {
         `${request.socket.remoteAddress ?? "unknown"}:${request.socket.remotePort ?? 0}`,
       ),
   });
-  const server = createHttp2Server(handler);
+  const server = createHttp2Server((request, response) => {
+    // A handler may answer before reading the whole request (bad input, a
+    // message over the size limit). Reset the request side then, as gRPC
+    // servers do, so a client blocked on flow control is released and the
+    // stream can close.
+    const resetUnreadRequest = () =>
+      setImmediate(() => {
+        if (!request.complete && !request.stream.closed) {
+          request.stream.close(constants.NGHTTP2_CANCEL);
+        }
+      });
+    // gRPC ends with trailers, sent from the compat layer's own listener
+    // that runs before this one; the other protocols end with the body.
+    request.stream.once("wantTrailers", resetUnreadRequest);
+    response.once("finish", resetUnreadRequest);
+    handler(request, response);
+  });
   const sessions = new Set<ServerHttp2Session>();
   server.on("session", (session) => {
     sessions.add(session);
@@ -99,7 +140,13 @@ export function createServer(config: Config, deps: ServerDeps): ExportServer {
       await drained;
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       for (const session of sessions) session.close();
+      // Sessions close once their streams have; a peer that keeps a stream
+      // open after the grace period is cut off.
+      const cutOff = setTimeout(() => {
+        for (const session of sessions) session.destroy();
+      }, config.shutdownGraceMs);
       await closed;
+      clearTimeout(cutOff);
     },
   };
 }

@@ -16,6 +16,7 @@ export type ExportErrorKind =
   | "limit_exceeded"
   | "idle_timeout"
   | "shutting_down"
+  | "request_stream"
   | "internal";
 
 export abstract class ExportError extends Error {
@@ -86,6 +87,22 @@ export class ShuttingDownError extends ExportError {
   }
 }
 
+/**
+ * Reading the request stream failed in the transport (a message over the
+ * size limit, a malformed frame, a reset); the cause keeps the transport's
+ * own error and status.
+ */
+export class RequestStreamError extends ExportError {
+  override readonly name = "RequestStreamError";
+  readonly kind = "request_stream";
+
+  constructor(cause: unknown) {
+    super(`reading the request stream failed: ${(cause as Error)?.message ?? String(cause)}`, {
+      cause,
+    });
+  }
+}
+
 /** A bug: the client learns only the export id to quote. */
 export class InternalExportError extends ExportError {
   override readonly name = "InternalExportError";
@@ -103,6 +120,7 @@ export type DomainError =
   | LimitExceededError
   | IdleTimeoutError
   | ShuttingDownError
+  | RequestStreamError
   | InternalExportError;
 
 export function isDomainError(error: unknown): error is DomainError {

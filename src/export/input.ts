@@ -1,9 +1,10 @@
-import { IdleTimeoutError } from "./errors.js";
+import { IdleTimeoutError, RequestStreamError } from "./errors.js";
 
 /**
  * Reads a request stream one message at a time, failing with
  * IdleTimeoutError when the client sends nothing for `idleMs`, so a silent
- * client cannot hold an export slot forever.
+ * client cannot hold an export slot forever, and with RequestStreamError
+ * when the transport cannot deliver the next message.
  */
 export function createMessageReader<T>(
   messages: AsyncIterable<T>,
@@ -20,7 +21,10 @@ export function createMessageReader<T>(
         timer = setTimeout(() => reject(new IdleTimeoutError(idleMs)), idleMs);
       });
       try {
-        return await Promise.race([iterator.next(), idle]);
+        const next = iterator.next().catch((error: unknown) => {
+          throw new RequestStreamError(error);
+        });
+        return await Promise.race([next, idle]);
       } finally {
         clearTimeout(timer);
       }

@@ -9,7 +9,12 @@ import {
 import type { Renderer, RowBlock } from "../render/renderer.js";
 import type { Admission } from "./admission.js";
 import { type ChunkerOptions, chunkFile } from "./chunker.js";
-import { ExportError, InternalExportError, InvalidRequestError } from "./errors.js";
+import {
+  ExportError,
+  InternalExportError,
+  InvalidRequestError,
+  RequestStreamError,
+} from "./errors.js";
 import { createMessageReader } from "./input.js";
 import type { ExportLimits } from "./limits.js";
 import type { ExportObserver, ExportOutcome } from "./observer.js";
@@ -32,8 +37,11 @@ export interface ExportCall {
   /** Aborted when the client cancels, the deadline passes or the call ends. */
   readonly signal: AbortSignal;
   readonly peer: string;
-  /** Why the signal aborted, once it has. */
-  abortOutcome(): "cancelled" | "deadline";
+  /**
+   * Names the outcome of a transport failure: the signal's abort reason, or
+   * the cause of a RequestStreamError.
+   */
+  transportOutcome(cause: unknown): ExportOutcome;
 }
 
 const OUTCOME_OF_KIND: Readonly<Record<ExportError["kind"], ExportOutcome>> = {
@@ -42,11 +50,13 @@ const OUTCOME_OF_KIND: Readonly<Record<ExportError["kind"], ExportOutcome>> = {
   limit_exceeded: "limit_exceeded",
   idle_timeout: "idle_timeout",
   shutting_down: "unavailable",
+  request_stream: "internal",
   internal: "internal",
 };
 
 function outcomeOf(error: unknown, call: ExportCall): ExportOutcome {
-  if (call.signal.aborted) return call.abortOutcome();
+  if (call.signal.aborted) return call.transportOutcome(call.signal.reason);
+  if (error instanceof RequestStreamError) return call.transportOutcome(error.cause);
   return error instanceof ExportError ? OUTCOME_OF_KIND[error.kind] : "internal";
 }
 

@@ -66,6 +66,8 @@ export function toConnectError(error: unknown): ConnectError {
       return new ConnectError(error.message, Code.DeadlineExceeded);
     case "shutting_down":
       return new ConnectError(error.message, Code.Unavailable);
+    case "request_stream":
+      return ConnectError.from(error.cause);
     case "internal":
       return new ConnectError(error.message, Code.Internal, undefined, undefined, error.cause);
   }

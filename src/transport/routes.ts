@@ -1,10 +1,23 @@
 import { Code, ConnectError, type ConnectRouter, createContextKey } from "@connectrpc/connect";
 import { ExportService } from "../../gen/export/v1/export_pb.js";
+import type { ExportOutcome } from "../export/observer.js";
 import { type ExportCall, type ExportDeps, runExport } from "../export/service.js";
 import { toConnectError } from "./errors.js";
 
 /** The client's address and port, set per request by the server. */
 export const peerKey = createContextKey("unknown", { description: "client address" });
+
+const OUTCOME_OF_CODE: Partial<Record<Code, ExportOutcome>> = {
+  [Code.Canceled]: "cancelled",
+  [Code.DeadlineExceeded]: "deadline",
+  [Code.InvalidArgument]: "invalid_argument",
+  [Code.ResourceExhausted]: "limit_exceeded",
+  [Code.Unavailable]: "unavailable",
+};
+
+function transportOutcome(cause: unknown): ExportOutcome {
+  return OUTCOME_OF_CODE[ConnectError.from(cause).code] ?? "internal";
+}
 
 /**
  * Registers the services. Handlers only adapt the call context and map
@@ -17,10 +30,7 @@ export function createRoutes(deps: ExportDeps) {
         const call: ExportCall = {
           signal: context.signal,
           peer: context.values.get(peerKey),
-          abortOutcome: () =>
-            ConnectError.from(context.signal.reason).code === Code.DeadlineExceeded
-              ? "deadline"
-              : "cancelled",
+          transportOutcome,
         };
         try {
           yield* runExport(requests, call, deps);
