@@ -1,0 +1,72 @@
+import { create } from "@bufbuild/protobuf";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ExportRequestSchema, Format } from "../../gen/export/v1/export_pb.js";
+import { type ChildServer, spawnServer } from "../support/child-server.js";
+import { createExportClient } from "../support/connect-client.js";
+import { generatedBatches, generatedColumns } from "../support/tables.js";
+
+const WIDTH = 8;
+const BATCH_ROWS = 1_000;
+// The server gets a small heap: a pipeline that buffered the export would
+// run out of memory and fail the test, not just use more of it.
+const HEAP_LIMIT_MB = 64;
+
+let server: ChildServer;
+beforeAll(async () => {
+  server = await spawnServer([
+    "node",
+    `--max-old-space-size=${HEAP_LIMIT_MB}`,
+    "--import",
+    "tsx",
+    "src/main.ts",
+  ]);
+});
+afterAll(async () => {
+  expect(await server.stop()).toBe(0);
+});
+
+/** Streams `rows` rows (one pre-built batch sent again and again). */
+async function exportRows(rows: number) {
+  const client = createExportClient(server.baseUrl, "grpc");
+  const [batch] = generatedBatches(BATCH_ROWS, WIDTH, BATCH_ROWS);
+  const batchMessage = create(ExportRequestSchema, batch);
+  async function* requests() {
+    yield create(ExportRequestSchema, {
+      kind: { case: "start", value: { format: Format.CSV, columns: generatedColumns(WIDTH) } },
+    });
+    for (let sent = 0; sent < rows; sent += BATCH_ROWS) yield batchMessage;
+  }
+  let bytes = 0;
+  let summaryRows = 0n;
+  const started = performance.now();
+  for await (const response of client.export(requests())) {
+    if (response.kind.case === "chunk") bytes += response.kind.value.data.length;
+    if (response.kind.case === "summary") summaryRows = response.kind.value.rows;
+  }
+  const seconds = (performance.now() - started) / 1000;
+  return { bytes, rows: summaryRows, seconds };
+}
+
+describe("memory", () => {
+  it("runs a 1,000,000-row export in the memory of a 1,000-row one", async () => {
+    const idle = await server.peakRssBytes();
+    const small = await exportRows(1_000);
+    expect(small.rows).toBe(1_000n);
+    await exportRows(100_000);
+    const afterWarmUp = await server.peakRssBytes();
+
+    const large = await exportRows(1_000_000);
+    expect(large.rows).toBe(1_000_000n);
+    const afterLarge = await server.peakRssBytes();
+
+    const mib = (bytes: number) => (bytes / 1024 / 1024).toFixed(1);
+    console.log(
+      `1,000,000 rows x ${WIDTH} columns: ${mib(large.bytes)} MiB of CSV in ${large.seconds.toFixed(2)} s ` +
+        `(${Math.round(1_000_000 / large.seconds)} rows/s, client and server on loopback); ` +
+        `server peak RSS ${mib(idle)} MiB idle, ${mib(afterWarmUp)} MiB after 100,000 rows, ` +
+        `${mib(afterLarge)} MiB after 1,000,000`,
+    );
+    // Ten times the rows may not cost more than a little noise in memory.
+    expect(afterLarge - afterWarmUp).toBeLessThan(32 * 1024 * 1024);
+  });
+});
