@@ -2,7 +2,10 @@ import { type Logger, pino } from "pino";
 import type { ExportObserver } from "../export/observer.js";
 
 export function createLogger(level: string): Logger {
-  return pino({ level, base: { service: "export-at-scale" } });
+  return pino(
+    { level, base: { service: "export-at-scale" } },
+    pino.destination({ dest: 1, sync: true }),
+  );
 }
 
 const QUIET_OUTCOMES = new Set(["ok", "cancelled", "deadline"]);

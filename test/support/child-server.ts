@@ -12,7 +12,7 @@ export interface ChildServer {
   readonly logs: Record<string, unknown>[];
   /** Peak resident memory of the process so far (VmHWM), in bytes. */
   peakRssBytes(): Promise<number>;
-  /** Sends SIGTERM and resolves with the exit code. */
+  /** Sends SIGTERM and resolves with the exit code (null if ended by a signal). */
   stop(): Promise<number | null>;
 }
 
@@ -30,16 +30,21 @@ export function spawnServer(
     cwd: PROJECT_ROOT,
     env: { ...process.env, HOST: "127.0.0.1", PORT: "0", METRICS_PORT: "0", ...env },
     stdio: ["ignore", "pipe", "pipe"],
+    // Its own process group, so stop() signals the server and any wrapper
+    // (npm) together, as a terminal's Ctrl-C or a container stop does.
+    detached: true,
   });
   const logs: Record<string, unknown>[] = [];
   let stderr = "";
   child.stderr?.on("data", (data: Buffer) => {
     stderr += data.toString();
   });
-  const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
+  // "close" waits for the stdio pipes too, which a grandchild (npm start)
+  // may hold open after the direct child exited.
+  const exited = new Promise<number | null>((resolve) => child.once("close", resolve));
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
-      child.kill("SIGKILL");
+      process.kill(-(child.pid as number), "SIGKILL");
       reject(new Error(`server did not start within ${timeoutMs} ms: ${stderr}`));
     }, timeoutMs);
     const exitedEarly = (code: number | null) => {
@@ -72,7 +77,7 @@ export function spawnServer(
               return Number(kib) * 1024;
             },
             stop() {
-              child.kill("SIGTERM");
+              process.kill(-pid, "SIGTERM");
               return exited;
             },
           });

@@ -1,0 +1,37 @@
+import { describe, expect, it } from "vitest";
+import { spawnServer } from "../support/child-server.js";
+import { collectExport, createExportClient } from "../support/connect-client.js";
+import { parseCsv } from "../support/csv.js";
+import { exportMessages, TRICKY_ROWS } from "../support/tables.js";
+
+describe("README quick start", () => {
+  it("`npm start` builds, serves an export and stops cleanly on SIGTERM", async () => {
+    const server = await spawnServer(["npm", "start"], {}, 120_000);
+    try {
+      const client = createExportClient(server.baseUrl, "grpc");
+      const result = await collectExport(client, exportMessages(TRICKY_ROWS));
+      expect(parseCsv(result.data).slice(1)).toEqual(TRICKY_ROWS);
+    } finally {
+      // npm re-raises the signal on itself once its child has exited, so
+      // the server's own last log line tells how the server stopped.
+      await server.stop();
+    }
+    expect(server.logs.at(-1)?.msg).toBe("stopped");
+    const finished = server.logs.find((entry) => entry.event === "export_finished");
+    expect(finished).toMatchObject({ outcome: "ok", rows: TRICKY_ROWS.length, format: "csv" });
+    expect(JSON.stringify(server.logs)).not.toContain("Reykjavík");
+  });
+
+  it("refuses bad settings at start with a clear message", async () => {
+    await expect(
+      spawnServer(["node", "--import", "tsx", "src/main.ts"], {
+        PORT: "http",
+        MAX_CONCURRENT_EXPORTS: "0",
+      }),
+    ).rejects.toThrow(
+      "server exited with 2 before listening: export-at-scale: invalid configuration:\n" +
+        '  PORT (--port) must be an integer from 0 to 65535, got "http"\n' +
+        '  MAX_CONCURRENT_EXPORTS (--max-concurrent-exports) must be an integer from 1 to 10000, got "0"\n',
+    );
+  });
+});
