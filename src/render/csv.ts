@@ -9,6 +9,10 @@ function stringifyOptions(settings: CsvSettings): StringifyOptions {
     delimiter: settings.delimiter,
     record_delimiter: settings.recordDelimiter,
     quoted: settings.quoteAll,
+    // Quote any field with CR or LF: the default quotes only fields holding
+    // the configured record delimiter, so a bare LF under CRLF would split
+    // the record for every reader.
+    quote_record_delimiter: true,
     // An empty string is written as "" and a null as nothing, so the two
     // stay distinct for readers that care (PostgreSQL COPY does the same).
     // (`quoted_empty` would quote nulls as well.)

@@ -33,6 +33,7 @@ export const TRICKY_ROWS: TestCell[][] = [
   ["9", "emoji 🎉👩‍💻🇺🇦", "42", "עברית שלום and العربية مرحبا"],
   ["10", "=1+2 looks like a formula", "+5", "tab\there;semicolon|pipe"],
   ["11", "\u00a0non-breaking\u00a0", "1.7976931348623157e308", "combining e\u0301"],
+  ["12", "only\nLF", "0.5", "only\rCR"],
 ];
 
 export function toRow(cells: readonly TestCell[]) {

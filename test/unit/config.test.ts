@@ -1,0 +1,49 @@
+import { describe, expect, it } from "vitest";
+import { ConfigError, loadConfig } from "../../src/config.js";
+
+describe("loadConfig", () => {
+  it("has the documented defaults", () => {
+    expect(loadConfig([], {})).toEqual({
+      host: "0.0.0.0",
+      port: 50051,
+      metricsPort: 9464,
+      maxConcurrentExports: 5,
+      retryAfterMs: 1000,
+      chunkBytes: 65536,
+      flushIdleMs: 50,
+      idleTimeoutMs: 60000,
+      maxMessageBytes: 4 * 1024 * 1024,
+      maxColumns: 1000,
+      maxCellChars: 65536,
+      compression: "none",
+      shutdownGraceMs: 30000,
+      logLevel: "info",
+    });
+  });
+
+  it("takes flags over environment variables", () => {
+    const config = loadConfig(["--port", "7000", "--compression", "gzip"], {
+      PORT: "6000",
+      HOST: "::1",
+    });
+    expect(config.port).toBe(7000);
+    expect(config.host).toBe("::1");
+    expect(config.compression).toBe("gzip");
+    expect(Object.isFrozen(config)).toBe(true);
+  });
+
+  it("reports every bad setting at once", () => {
+    expect(() => loadConfig(["--chunk-bytes", "1"], { PORT: "-1", COMPRESSION: "brotli" })).toThrow(
+      new ConfigError(
+        "invalid configuration:\n" +
+          '  PORT (--port) must be an integer from 0 to 65535, got "-1"\n' +
+          '  CHUNK_BYTES (--chunk-bytes) must be an integer from 1024 to 4194304, got "1"\n' +
+          '  COMPRESSION (--compression) must be one of none, gzip, got "brotli"',
+      ),
+    );
+  });
+
+  it("refuses unknown flags, listing the known ones", () => {
+    expect(() => loadConfig(["--prot", "1"], {})).toThrow(/Unknown option '--prot'[\s\S]*--port/);
+  });
+});
