@@ -1,0 +1,41 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { fromJsonString } from "@bufbuild/protobuf";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ExportRequestSchema } from "../../gen/export/v1/export_pb.js";
+import { PROJECT_ROOT } from "../support/child-server.js";
+import { collectExport, createExportClient } from "../support/connect-client.js";
+import { type RunningServer, startServer } from "../support/server.js";
+
+const readme = readFileSync(join(PROJECT_ROOT, "README.md"), "utf8");
+
+function between(start: string, end: string, from = 0): string {
+  const first = readme.indexOf(start, from);
+  if (first < 0) throw new Error(`README lost its ${JSON.stringify(start)}`);
+  const last = readme.indexOf(end, first + start.length);
+  return readme.slice(first + start.length, last);
+}
+
+let running: RunningServer;
+beforeAll(async () => {
+  running = await startServer();
+});
+afterAll(() => running.close());
+
+describe("README", () => {
+  it("shows a grpcurl stream that gives the output it shows", async () => {
+    const requests = between("<<'EOF'\n", "\nEOF")
+      .split("\n")
+      .map((line) => fromJsonString(ExportRequestSchema, line));
+    const result = await collectExport(createExportClient(running.baseUrl, "grpc"), requests);
+
+    const shownCsv = between("which decodes to\n\n```\n", "```");
+    expect(result.data.toString("utf8")).toBe(shownCsv.replaceAll("\n", "\r\n"));
+    const shownChunk = JSON.parse(`${between('{"chunk": ', "}}\n")}}`) as { data: string };
+    expect(result.data.toString("base64")).toBe(shownChunk.data);
+    expect(readme).toContain(
+      `{"summary": {"rows": "${result.summary.rows}", "bytes": "${result.summary.bytes}", "sha256": "${result.summary.sha256}"`,
+    );
+    expect(result.header.fileName).toBe("people.csv");
+  });
+});
