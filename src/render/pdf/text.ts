@@ -1,0 +1,233 @@
+/**
+ * Fitting cell text into a column: cleaning, wrapping and cutting with "…".
+ * Pure string work; the caller supplies the width measurement.
+ */
+
+export const ELLIPSIS = "…";
+
+/** Measures a string in points (in the font and size it will be drawn with). */
+export type Measure = (text: string) => number;
+
+export interface Line {
+  readonly text: string;
+  readonly width: number;
+}
+
+const NO_LINES: readonly Line[] = [];
+
+// Anything that needs cleaning: C0/C1 controls (tab and newlines included),
+// DEL, line/paragraph separators.
+// biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point
+const SPECIAL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
+// biome-ignore lint/suspicious/noControlCharactersInRegex: vertical tab and form feed end lines
+const NEWLINES = /\r\n|[\r\n\u2028\u2029\u000b\u000c\u0085]/g;
+const TABS = /\t/g;
+// biome-ignore lint/suspicious/noControlCharactersInRegex: removing control characters is the point
+const CONTROLS = /[\u0000-\u001f\u007f-\u009f]/g;
+const SPACES = / +/;
+
+function isSpace(code: number): boolean {
+  return code === 0x20 || code === 0xa0;
+}
+
+function isHighSurrogate(code: number): boolean {
+  return code >= 0xd800 && code <= 0xdbff;
+}
+
+function isCombining(code: number): boolean {
+  return (
+    (code >= 0x0300 && code <= 0x036f) ||
+    (code >= 0x1ab0 && code <= 0x1aff) ||
+    (code >= 0x1dc0 && code <= 0x1dff) ||
+    (code >= 0x20d0 && code <= 0x20ff) ||
+    (code >= 0xfe00 && code <= 0xfe0f) ||
+    (code >= 0xfe20 && code <= 0xfe2f) ||
+    code === 0x200d ||
+    (code >= 0xdc00 && code <= 0xdfff)
+  );
+}
+
+/** Moves a cut position back so it never splits a surrogate pair or detaches a combining mark. */
+export function safeCut(text: string, index: number): number {
+  let i = Math.min(index, text.length);
+  while (i > 0 && i < text.length && isCombining(text.charCodeAt(i))) i--;
+  if (i > 0 && isHighSurrogate(text.charCodeAt(i - 1)) && i < text.length) {
+    const next = text.charCodeAt(i);
+    if (next >= 0xdc00 && next <= 0xdfff) i--;
+  }
+  return i;
+}
+
+/**
+ * The longest prefix of `text` (cut at a safe position) whose width fits
+ * `maxWidth`. Binary search, so a long string costs log(n) measurements.
+ */
+export function fitPrefix(
+  text: string,
+  maxWidth: number,
+  measure: Measure,
+): { text: string; width: number } {
+  let lo = 0;
+  let hi = text.length;
+  let best = { text: "", width: 0 };
+  while (lo < hi) {
+    const mid = safeCut(text, Math.ceil((lo + hi) / 2));
+    if (mid <= lo) {
+      // Cannot move forward without splitting a cluster; try the cluster's end.
+      const end = nextCut(text, lo);
+      if (end > hi) break;
+      const candidate = text.slice(0, end);
+      const width = measure(candidate);
+      if (width > maxWidth) break;
+      best = { text: candidate, width };
+      lo = end;
+      continue;
+    }
+    const candidate = text.slice(0, mid);
+    const width = measure(candidate);
+    if (width <= maxWidth) {
+      best = { text: candidate, width };
+      lo = mid;
+    } else {
+      hi = mid - 1;
+    }
+  }
+  return best;
+}
+
+/** The first safe cut position after `index`. */
+function nextCut(text: string, index: number): number {
+  let i = index + 1;
+  if (i < text.length && isHighSurrogate(text.charCodeAt(i - 1))) i++;
+  while (i < text.length && isCombining(text.charCodeAt(i))) i++;
+  return i;
+}
+
+/** Turns a cell into paragraphs: newlines split, tabs become spaces, other controls vanish. */
+export function paragraphs(text: string): string[] {
+  const cleaned = SPECIAL.test(text) ? text.replace(NEWLINES, "\n").replace(TABS, " ") : text;
+  const out: string[] = [];
+  for (const part of cleaned.split("\n")) {
+    const trimmed = part.replace(CONTROLS, "").trim();
+    if (trimmed !== "") out.push(trimmed);
+  }
+  return out;
+}
+
+/** Cuts a string at a safe position so it holds at most `maxChars` UTF-16 code units. */
+export function clip(text: string, maxChars: number): string {
+  return text.length <= maxChars ? text : text.slice(0, safeCut(text, maxChars));
+}
+
+/**
+ * Lays a cell out in at most `maxLines` lines of at most `maxWidth` points.
+ *
+ * Newlines inside the cell start a new line; blank lines are dropped. Text is
+ * wrapped at spaces; a word wider than the column is broken between
+ * characters. When the text does not fit, the last line ends with "…". Only the
+ * first `maxChars` characters are ever looked at (a cell longer than that is
+ * cut with "…" too), which bounds the work for huge cells.
+ */
+export function layoutText(
+  raw: string,
+  maxWidth: number,
+  maxLines: number,
+  maxChars: number,
+  measure: Measure,
+): readonly Line[] {
+  if (raw === "") return NO_LINES;
+  const clipped = raw.length > maxChars;
+  const text = clipped ? clip(raw, maxChars) : raw;
+
+  // Fast path: one clean line that fits.
+  if (
+    !clipped &&
+    !SPECIAL.test(text) &&
+    !isSpace(text.charCodeAt(0)) &&
+    !isSpace(text.charCodeAt(text.length - 1))
+  ) {
+    const width = measure(text);
+    if (width <= maxWidth) return [{ text, width }];
+  }
+
+  const paras = paragraphs(text);
+  if (paras.length === 0) return NO_LINES;
+  const lines: Line[] = [];
+  const spaceWidth = measure(" ");
+
+  for (let p = 0; p < paras.length; p++) {
+    const words = (paras[p] ?? "").split(SPACES);
+    let line = "";
+    let lineWidth = 0;
+    let w = 0;
+    while (w < words.length) {
+      if (lines.length === maxLines - 1) {
+        // The last line allowed takes everything left, cut with "…" if needed.
+        const rest = [line, ...words.slice(w), ...paras.slice(p + 1)]
+          .filter((s) => s !== "")
+          .join(" ");
+        lines.push(lastLine(rest, clipped, maxWidth, measure));
+        return lines;
+      }
+      const word = words[w] ?? "";
+      const wordWidth = measure(word);
+      if (line === "") {
+        if (wordWidth <= maxWidth) {
+          line = word;
+          lineWidth = wordWidth;
+          w++;
+        } else {
+          // A word wider than the column is broken between characters.
+          const head = fitPrefix(word, maxWidth, measure);
+          const cut = head.text === "" ? nextCut(word, 0) : head.text.length;
+          const piece = word.slice(0, cut);
+          lines.push(head.text === "" ? { text: piece, width: measure(piece) } : head);
+          words[w] = word.slice(cut);
+          if (words[w] === "") w++;
+        }
+      } else if (lineWidth + spaceWidth + wordWidth <= maxWidth) {
+        line += ` ${word}`;
+        lineWidth += spaceWidth + wordWidth;
+        w++;
+      } else {
+        lines.push({ text: line, width: lineWidth });
+        line = "";
+        lineWidth = 0;
+      }
+    }
+    if (line !== "") lines.push({ text: line, width: lineWidth });
+  }
+  if (clipped) {
+    const last = lines.pop();
+    if (last !== undefined) lines.push(lastLine(last.text, true, maxWidth, measure));
+  }
+  return lines;
+}
+
+/** One line holding `text`, ending in "…" if it does not fit or `more` is set. */
+export function lastLine(text: string, more: boolean, maxWidth: number, measure: Measure): Line {
+  if (!more) {
+    const width = measure(text);
+    if (width <= maxWidth) return { text, width };
+  }
+  const ellipsisWidth = measure(ELLIPSIS);
+  const head = fitPrefix(text, maxWidth - ellipsisWidth, measure);
+  const kept = head.text.trimEnd();
+  const withEllipsis = kept + ELLIPSIS;
+  return { text: withEllipsis, width: measure(withEllipsis) };
+}
+
+const RTL = /[\u0590-\u08ff\ufb1d-\ufdff\ufe70-\ufefc]/;
+const LTR_LETTER = /[A-Za-z\u00c0-\u024f\u0370-\u03ff\u0400-\u052f]/;
+
+/**
+ * The words of a right-to-left line in display order, or undefined for any
+ * other line. The renderer has no bidi algorithm; a line made only of
+ * right-to-left words (Hebrew, Arabic, digits, punctuation) is drawn word by
+ * word from the left in reverse order, which is its correct visual order (each
+ * word's glyphs are ordered by the shaper). Mixed lines keep logical order.
+ */
+export function rtlWords(text: string): string[] | undefined {
+  if (!RTL.test(text) || LTR_LETTER.test(text)) return undefined;
+  return text.split(SPACES).reverse();
+}
