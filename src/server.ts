@@ -3,6 +3,7 @@ import type { AddressInfo } from "node:net";
 import { Code, ConnectError, type ConnectRouter, createContextValues } from "@connectrpc/connect";
 import { compressionGzip, connectNodeAdapter } from "@connectrpc/connect-node";
 import type { Logger } from "pino";
+import { ExportService } from "../gen/export/v1/export_pb.js";
 import { file_google_rpc_error_details } from "../gen/google/rpc/error_details_pb.js";
 import type { Config } from "./config.js";
 import { createAdmission } from "./export/admission.js";
@@ -119,16 +120,31 @@ export function createServer(config: Config, deps: ServerDeps): ExportServer {
 
   return {
     listen() {
-      return new Promise((resolve, reject) => {
+      return new Promise<AddressInfo>((resolve, reject) => {
         server.once("error", reject);
         server.listen(config.port, config.host, () => {
           server.off("error", reject);
           resolve(server.address() as AddressInfo);
         });
+      }).then(async (address) => {
+        try {
+          sidePort = (await side.listen()).port;
+        } catch (error) {
+          server.close();
+          throw error;
+        }
+        return address;
       });
     },
     runningExports: () => admission.inUse(),
+    metricsPort() {
+      if (sidePort === undefined) throw new Error("the side port is known once listen() resolved");
+      return sidePort;
+    },
     async close() {
+      // Probes see the shutdown at once: /readyz 503, health NOT_SERVING.
+      closing = true;
+      health.shutdown();
       const drained = admission.close();
       let graceTimer: NodeJS.Timeout | undefined;
       const graceOver = new Promise<void>((resolve) => {
@@ -147,6 +163,7 @@ export function createServer(config: Config, deps: ServerDeps): ExportServer {
       }, config.shutdownGraceMs);
       await closed;
       clearTimeout(cutOff);
+      await side.close();
     },
   };
 }

@@ -7,6 +7,9 @@ export interface RunningServer {
   readonly config: Config;
   readonly port: number;
   readonly baseUrl: string;
+  /** The side port's bound port and base URL: /metrics, /healthz, /readyz. */
+  readonly metricsPort: number;
+  readonly metricsUrl: string;
   close(): Promise<void>;
 }
 
@@ -23,7 +26,16 @@ export async function startServer(overrides: Partial<Config> = {}): Promise<Runn
   };
   const server = createServer(config, { logger: pino({ level: config.logLevel }) });
   const { port } = await server.listen();
-  return { server, config, port, baseUrl: `http://127.0.0.1:${port}`, close: () => server.close() };
+  const metricsPort = server.metricsPort();
+  return {
+    server,
+    config,
+    port,
+    baseUrl: `http://127.0.0.1:${port}`,
+    metricsPort,
+    metricsUrl: `http://127.0.0.1:${metricsPort}`,
+    close: () => server.close(),
+  };
 }
 
 /** Polls until `check` holds, failing after `timeoutMs`. */

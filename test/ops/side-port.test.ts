@@ -1,0 +1,70 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createExportClient } from "../support/connect-client.js";
+import { holdExport, sideGet } from "../support/metrics.js";
+import { type RunningServer, startServer } from "../support/server.js";
+
+describe("the side port", () => {
+  let running: RunningServer;
+  beforeAll(async () => {
+    running = await startServer();
+  });
+  afterAll(() => running.close());
+
+  it("listens on its own port", () => {
+    expect(running.metricsPort).toBeGreaterThan(0);
+    expect(running.metricsPort).not.toBe(running.port);
+  });
+
+  it("answers /healthz and /readyz with 200 while serving", async () => {
+    expect(await sideGet(running.metricsUrl, "/healthz")).toMatchObject({
+      status: 200,
+      body: "ok\n",
+    });
+    expect(await sideGet(running.metricsUrl, "/readyz")).toMatchObject({
+      status: 200,
+      body: "ready\n",
+    });
+  });
+
+  it("serves /metrics in the Prometheus text format", async () => {
+    const metrics = await sideGet(running.metricsUrl, "/metrics");
+    expect(metrics.status).toBe(200);
+    expect(metrics.contentType).toBe("text/plain; version=0.0.4; charset=utf-8");
+    expect(metrics.body).toMatch(/^# TYPE export_requests_total counter$/m);
+  });
+
+  it("answers 404 for other paths and 405 for other methods", async () => {
+    expect(await sideGet(running.metricsUrl, "/nope")).toMatchObject({
+      status: 404,
+      body: "not found; try /metrics, /healthz or /readyz\n",
+    });
+    const post = await fetch(`${running.metricsUrl}/metrics`, { method: "POST" });
+    expect(post.status).toBe(405);
+    expect(post.headers.get("allow")).toBe("GET, HEAD");
+    await post.text();
+  });
+});
+
+describe("the side port during shutdown", () => {
+  it("turns /readyz to 503 once close() begins, keeps /healthz and /metrics, then closes", async () => {
+    const running = await startServer();
+    const held = holdExport(createExportClient(running.baseUrl, "grpc"));
+    await held.started;
+    expect((await sideGet(running.metricsUrl, "/readyz")).status).toBe(200);
+
+    // close() waits for the running export to finish: shutdown is under way.
+    const closing = running.close();
+    expect(await sideGet(running.metricsUrl, "/readyz")).toMatchObject({
+      status: 503,
+      body: "not ready: the server is shutting down\n",
+    });
+    expect((await sideGet(running.metricsUrl, "/healthz")).status).toBe(200);
+    const metrics = await sideGet(running.metricsUrl, "/metrics");
+    expect(metrics.status).toBe(200);
+    expect(metrics.body).toMatch(/^export_running 1$/m);
+
+    await held.finish();
+    await closing;
+    await expect(fetch(`${running.metricsUrl}/healthz`)).rejects.toThrow(TypeError);
+  });
+});
