@@ -15,7 +15,7 @@ beforeAll(async () => {
 });
 afterAll(() => running.close());
 
-const protocols: ConnectProtocol[] = ["grpc", "connect-binary", "connect-json"];
+const protocols: ConnectProtocol[] = ["grpc", "grpc-web", "connect-binary", "connect-json"];
 
 describe.each(protocols)("CSV export with the Connect client over %s", (protocol) => {
   it("returns every tricky cell exactly, with a summary that matches the bytes", async () => {

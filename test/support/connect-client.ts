@@ -1,6 +1,10 @@
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { type Client, createClient } from "@connectrpc/connect";
-import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
+import {
+  createConnectTransport,
+  createGrpcTransport,
+  createGrpcWebTransport,
+} from "@connectrpc/connect-node";
 import {
   type ExportHeader,
   type ExportRequest,
@@ -12,18 +16,24 @@ import {
 export type ExportClient = Client<typeof ExportService>;
 export type RequestInit = MessageInitShape<typeof ExportRequestSchema>;
 
-export type ConnectProtocol = "grpc" | "connect-binary" | "connect-json";
+export type ConnectProtocol = "grpc" | "grpc-web" | "connect-binary" | "connect-json";
 
 export function createExportClient(baseUrl: string, protocol: ConnectProtocol): ExportClient {
-  const transport =
-    protocol === "grpc"
-      ? createGrpcTransport({ baseUrl })
-      : createConnectTransport({
+  switch (protocol) {
+    case "grpc":
+      return createClient(ExportService, createGrpcTransport({ baseUrl }));
+    case "grpc-web":
+      return createClient(ExportService, createGrpcWebTransport({ baseUrl, httpVersion: "2" }));
+    default:
+      return createClient(
+        ExportService,
+        createConnectTransport({
           baseUrl,
           httpVersion: "2",
           useBinaryFormat: protocol === "connect-binary",
-        });
-  return createClient(ExportService, transport);
+        }),
+      );
+  }
 }
 
 export interface ExportResult {

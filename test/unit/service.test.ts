@@ -1,0 +1,71 @@
+import { create } from "@bufbuild/protobuf";
+import { describe, expect, it } from "vitest";
+import { ExportRequestSchema, Format } from "../../gen/export/v1/export_pb.js";
+import { loadConfig } from "../../src/config.js";
+import { createAdmission } from "../../src/export/admission.js";
+import { InternalExportError } from "../../src/export/errors.js";
+import type { ExportFinished, ExportObserver } from "../../src/export/observer.js";
+import { runExport } from "../../src/export/service.js";
+import { createCsvRenderer } from "../../src/render/csv.js";
+import type { Renderer } from "../../src/render/renderer.js";
+
+function harness(pdf: Renderer) {
+  const admission = createAdmission({ limit: 1, retryAfterMs: 1_000 });
+  const finished: ExportFinished[] = [];
+  const observer: ExportObserver = {
+    started() {},
+    progress() {},
+    finished: (event) => finished.push(event),
+    refused() {},
+  };
+  const deps = {
+    options: loadConfig([], {}),
+    admission,
+    renderers: { csv: createCsvRenderer(), pdf },
+    observer,
+  };
+  const call = {
+    signal: new AbortController().signal,
+    peer: "test",
+    transportOutcome: () => "cancelled" as const,
+  };
+  return { admission, finished, deps, call };
+}
+
+async function* requests() {
+  yield create(ExportRequestSchema, {
+    kind: { case: "start", value: { format: Format.PDF, columns: [{ key: "a" }] } },
+  });
+  yield create(ExportRequestSchema, {
+    kind: { case: "batch", value: { rows: [{ cells: ["secret value"] }] } },
+  });
+}
+
+describe("runExport", () => {
+  it("turns a renderer failure into INTERNAL naming only the export id, and frees the slot", async () => {
+    const failing: Renderer = {
+      contentType: "application/pdf",
+      fileExtension: "pdf",
+      // biome-ignore lint/correctness/useYield: it fails before its first byte
+      async *render(blocks) {
+        for await (const _ of blocks) throw new Error("font table corrupt at glyph 42");
+      },
+    };
+    const { admission, finished, deps, call } = harness(failing);
+    const kinds: string[] = [];
+    const error = await (async () => {
+      for await (const response of runExport(requests(), call, deps))
+        kinds.push(response.kind.case ?? "");
+    })().then(
+      () => undefined,
+      (caught: unknown) => caught,
+    );
+    expect(kinds).toEqual(["header"]);
+    expect(error).toBeInstanceOf(InternalExportError);
+    expect((error as Error).message).toMatch(
+      /^internal error in export [0-9a-f-]{36}; the server log has the details$/,
+    );
+    expect(admission.inUse()).toBe(0);
+    expect(finished).toEqual([expect.objectContaining({ outcome: "internal", rows: 1 })]);
+  });
+});
