@@ -15,7 +15,12 @@ const logger = createLogger(config.logLevel);
 const server = createServer(config, { logger });
 const address = await server.listen();
 logger.info(
-  { host: address.address, port: address.port, maxConcurrentExports: config.maxConcurrentExports },
+  {
+    host: address.address,
+    port: address.port,
+    metricsPort: server.metricsPort(),
+    maxConcurrentExports: config.maxConcurrentExports,
+  },
   "export service listening (gRPC, gRPC-Web and Connect over h2c)",
 );
 

@@ -1,4 +1,9 @@
-import { constants, createServer as createHttp2Server, type ServerHttp2Session } from "node:http2";
+import {
+  constants,
+  createServer as createHttp2Server,
+  type Http2ServerRequest,
+  type ServerHttp2Session,
+} from "node:http2";
 import type { AddressInfo } from "node:net";
 import { Code, ConnectError, type ConnectRouter, createContextValues } from "@connectrpc/connect";
 import { compressionGzip, connectNodeAdapter } from "@connectrpc/connect-node";
@@ -15,7 +20,7 @@ import { registerReflection } from "./ops/reflection.js";
 import { createSideServer } from "./ops/side-server.js";
 import { createCsvRenderer } from "./render/csv.js";
 import { createPdfRenderer } from "./render/pdf.js";
-import { createRoutes, peerKey } from "./transport/routes.js";
+import { clientGoneKey, createRoutes, peerKey } from "./transport/routes.js";
 
 export interface ServerDeps {
   readonly logger: Logger;
@@ -90,10 +95,17 @@ export function createServer(config: Config, deps: ServerDeps): ExportServer {
     readMaxBytes: config.maxMessageBytes,
     shutdownSignal: shutdown.signal,
     contextValues: (request) =>
-      createContextValues().set(
-        peerKey,
-        `${request.socket.remoteAddress ?? "unknown"}:${request.socket.remotePort ?? 0}`,
-      ),
+      createContextValues()
+        .set(
+          peerKey,
+          `${request.socket.remoteAddress ?? "unknown"}:${request.socket.remotePort ?? 0}`,
+        )
+        .set(clientGoneKey, () => {
+          const { rstCode } = (request as Http2ServerRequest).stream;
+          return (
+            request.aborted || (rstCode !== undefined && rstCode !== constants.NGHTTP2_NO_ERROR)
+          );
+        }),
   });
   const server = createHttp2Server((request, response) => {
     // A handler may answer before reading the whole request (bad input, a

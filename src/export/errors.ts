@@ -17,6 +17,7 @@ export type ExportErrorKind =
   | "idle_timeout"
   | "shutting_down"
   | "request_stream"
+  | "cancelled"
   | "internal";
 
 export abstract class ExportError extends Error {
@@ -103,6 +104,16 @@ export class RequestStreamError extends ExportError {
   }
 }
 
+/** The client reset the stream before the file was complete. */
+export class ClientCancelledError extends ExportError {
+  override readonly name = "ClientCancelledError";
+  readonly kind = "cancelled";
+
+  constructor() {
+    super("the client cancelled the export");
+  }
+}
+
 /** A bug: the client learns only the export id to quote. */
 export class InternalExportError extends ExportError {
   override readonly name = "InternalExportError";
@@ -121,6 +132,7 @@ export type DomainError =
   | IdleTimeoutError
   | ShuttingDownError
   | RequestStreamError
+  | ClientCancelledError
   | InternalExportError;
 
 export function isDomainError(error: unknown): error is DomainError {

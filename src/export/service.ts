@@ -10,6 +10,7 @@ import type { Renderer, RowBlock } from "../render/renderer.js";
 import type { Admission } from "./admission.js";
 import { type ChunkerOptions, chunkFile } from "./chunker.js";
 import {
+  ClientCancelledError,
   ExportError,
   InternalExportError,
   InvalidRequestError,
@@ -42,6 +43,8 @@ export interface ExportCall {
    * the cause of a RequestStreamError.
    */
   transportOutcome(cause: unknown): ExportOutcome;
+  /** True once the client has reset the stream. */
+  clientGone(): boolean;
 }
 
 const OUTCOME_OF_KIND: Readonly<Record<ExportError["kind"], ExportOutcome>> = {
@@ -51,6 +54,7 @@ const OUTCOME_OF_KIND: Readonly<Record<ExportError["kind"], ExportOutcome>> = {
   idle_timeout: "idle_timeout",
   shutting_down: "unavailable",
   request_stream: "internal",
+  cancelled: "cancelled",
   internal: "internal",
 };
 
@@ -106,9 +110,6 @@ export async function* runExport(
     throw error;
   }
 
-  // The client may vanish while this generator waits on a write and is
-  // never resumed: free the slot on abort rather than only in `finally`.
-  call.signal.addEventListener("abort", lease.release, { once: true });
   const exportId = randomUUID();
   const startedAt = performance.now();
   const columns = plan.columns;
@@ -119,7 +120,12 @@ export async function* runExport(
   async function* rowBlocks(): AsyncGenerator<RowBlock> {
     for (let batchIndex = 0; ; batchIndex++) {
       const next = await reader.next();
-      if (next.done) return;
+      if (next.done) {
+        // A reset by the client also ends the request stream; that is no
+        // signal to finish the file.
+        if (call.clientGone()) throw new ClientCancelledError();
+        return;
+      }
       const message = next.value;
       if (message.kind.case === "start") {
         throw new InvalidRequestError({
@@ -148,8 +154,29 @@ export async function* runExport(
   const started = { exportId, format: plan.format, columns: columns.length, peer: call.peer };
   observer.started(started);
   const file = chunkFile(renderer.render(rowBlocks(), plan), options);
-  let outcome: ExportOutcome = "cancelled";
-  let failure: unknown;
+  let rowsReported = 0;
+  let reported = false;
+  const finish = (outcome: ExportOutcome, error?: unknown) => {
+    if (reported) return;
+    reported = true;
+    lease.release();
+    call.signal.removeEventListener("abort", onAbort);
+    reader.return();
+    observer.finished({
+      ...started,
+      outcome,
+      rows,
+      bytes: file.tally.bytes,
+      durationMs: performance.now() - startedAt,
+      error,
+    });
+  };
+  // A client that vanishes while this generator waits on a write may leave
+  // it suspended for good: account for the export on abort, not only when
+  // the generator ends.
+  const onAbort = () => finish(outcomeOf(call.signal.reason, call), call.signal.reason);
+  call.signal.addEventListener("abort", onAbort, { once: true });
+
   try {
     yield response({
       case: "header",
@@ -159,7 +186,6 @@ export async function* runExport(
         fileName: plan.fileName ?? `export-${exportId}.${renderer.fileExtension}`,
       },
     });
-    let rowsReported = 0;
     for await (const chunk of file.chunks) {
       observer.progress({
         exportId,
@@ -182,24 +208,14 @@ export async function* runExport(
         batches,
       },
     });
-    outcome = "ok";
+    finish(call.clientGone() ? "cancelled" : "ok");
   } catch (error) {
-    outcome = outcomeOf(error, call);
-    failure = error;
+    finish(outcomeOf(error, call), error);
     throw error instanceof ExportError || call.signal.aborted
       ? error
       : new InternalExportError(exportId, error);
   } finally {
-    lease.release();
-    call.signal.removeEventListener("abort", lease.release);
-    reader.return();
-    observer.finished({
-      ...started,
-      outcome,
-      rows,
-      bytes: file.tally.bytes,
-      durationMs: performance.now() - startedAt,
-      error: failure,
-    });
+    // Closed early by the transport (the client went away mid-write).
+    finish("cancelled");
   }
 }

@@ -129,27 +129,13 @@ export function createExportMetrics(options: ExportMetricsOptions): ExportMetric
     registers,
   }).set(options.slotsLimit);
 
-  // Each running export's rendered bytes on the server as of its last chunk,
-  // least recently updated first.
+  // Each running export's rendered bytes on the server as of its last chunk.
   const bufferedByExport = new Map<string, number>();
-  // Rows and bytes already counted per running export, so `finished` can add
-  // what no chunk reported and the totals match the summaries exactly.
-  const reported = new Map<string, { rows: number; bytes: number }>();
   new Gauge({
     name: "export_buffered_bytes",
     help: "Rendered bytes held in server buffers now, summed over running exports.",
     registers,
     collect() {
-      // An export whose client vanished while it was blocked on a write frees
-      // its slot but its generator never resumes, so `finished` never comes:
-      // never count more exports than hold a slot, dropping the ones that
-      // went quiet first.
-      const running = options.running();
-      if (running === 0) reported.clear();
-      for (const exportId of bufferedByExport.keys()) {
-        if (bufferedByExport.size <= running) break;
-        bufferedByExport.delete(exportId);
-      }
       let sum = 0;
       for (const bytes of bufferedByExport.values()) sum += bytes;
       this.set(sum);
@@ -174,31 +160,15 @@ export function createExportMetrics(options: ExportMetricsOptions): ExportMetric
 
   return {
     registry,
-    started(event) {
-      reported.set(event.exportId, { rows: 0, bytes: 0 });
-    },
+    started() {},
     progress(event) {
       rowsTotal.inc({ format: event.format }, event.rows);
       bytesTotal.inc({ format: event.format }, event.bytes);
-      bufferedByExport.delete(event.exportId);
       bufferedByExport.set(event.exportId, event.bufferedBytes);
       bufferedPerExport.observe({ format: event.format }, event.bufferedBytes);
-      const counted = reported.get(event.exportId);
-      if (counted) {
-        counted.rows += event.rows;
-        counted.bytes += event.bytes;
-      }
     },
     finished(event) {
-      const counted = reported.get(event.exportId);
-      reported.delete(event.exportId);
       bufferedByExport.delete(event.exportId);
-      // A complete file: add what no chunk reported (rows that added no
-      // bytes), so the totals match the summaries.
-      if (counted && event.outcome === "ok") {
-        rowsTotal.inc({ format: event.format }, Math.max(0, event.rows - counted.rows));
-        bytesTotal.inc({ format: event.format }, Math.max(0, event.bytes - counted.bytes));
-      }
       requests.inc({ format: event.format, outcome: event.outcome });
       if (event.outcome === "ok") {
         duration.observe(

@@ -66,6 +66,8 @@ export function toConnectError(error: unknown): ConnectError {
       return new ConnectError(error.message, Code.DeadlineExceeded);
     case "shutting_down":
       return new ConnectError(error.message, Code.Unavailable);
+    case "cancelled":
+      return new ConnectError(error.message, Code.Canceled);
     case "request_stream":
       return ConnectError.from(error.cause);
     case "internal":

@@ -7,6 +7,11 @@ import { toConnectError } from "./errors.js";
 /** The client's address and port, set per request by the server. */
 export const peerKey = createContextKey("unknown", { description: "client address" });
 
+/** Whether the client has reset the stream, set per request by the server. */
+export const clientGoneKey = createContextKey<() => boolean>(() => false, {
+  description: "client reset the stream",
+});
+
 const OUTCOME_OF_CODE: Partial<Record<Code, ExportOutcome>> = {
   [Code.Canceled]: "cancelled",
   [Code.DeadlineExceeded]: "deadline",
@@ -31,6 +36,7 @@ export function createRoutes(deps: ExportDeps) {
           signal: context.signal,
           peer: context.values.get(peerKey),
           transportOutcome,
+          clientGone: context.values.get(clientGoneKey),
         };
         try {
           yield* runExport(requests, call, deps);

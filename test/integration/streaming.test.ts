@@ -1,4 +1,4 @@
-import { Code } from "@connectrpc/connect";
+import { Code, ConnectError } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Format } from "../../gen/export/v1/export_pb.js";
 import { ErrorInfoSchema, RetryInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
@@ -11,6 +11,7 @@ import {
 } from "../support/connect-client.js";
 import { failedExport } from "../support/expect-error.js";
 import { createGrpcJsClient } from "../support/grpc-js-client.js";
+import { sample, scrape } from "../support/metrics.js";
 import { eventually, type RunningServer, startServer } from "../support/server.js";
 import { generatedBatches, generatedColumns } from "../support/tables.js";
 
@@ -129,31 +130,43 @@ describe("streaming", () => {
     expect(rows).toBe(BigInt(batchCount * 500));
   });
 
-  it("frees the slot when the client cancels mid-stream", async () => {
+  it("frees the slot when the client cancels mid-stream, and counts it as cancelled", async () => {
+    const before = await scrape(running.metricsUrl);
+    const okBefore = sample(before, "export_requests_total", { format: "csv", outcome: "ok" });
+    const cancelledBefore =
+      sample(before, "export_requests_total", { format: "csv", outcome: "cancelled" }) ?? 0;
     const abort = new AbortController();
-    async function* endless() {
+    // All rows sent and the request side closed: only the reset tells the
+    // server that the file it is writing will never be read.
+    async function* requests() {
       yield startMessage;
-      for (;;) yield* generatedBatches(1_000, WIDTH);
+      yield* generatedBatches(50_000, WIDTH);
     }
-    const { error, kinds } = await failedExport(client, chunksThenAbort(endless(), abort), {
-      signal: abort.signal,
-    });
-    expect(error.code).toBe(Code.Canceled);
+    const kinds: string[] = [];
+    const error = await (async () => {
+      for await (const response of client.export(requestStream(requests()), {
+        signal: abort.signal,
+      })) {
+        kinds.push(response.kind.case ?? "");
+        if (response.kind.case === "chunk") abort.abort();
+      }
+    })().then(
+      () => undefined,
+      (caught: unknown) => ConnectError.from(caught),
+    );
+    expect(error?.code).toBe(Code.Canceled);
     expect(kinds[0]).toBe("header");
     await eventually(() => running.server.runningExports() === 0);
+    // Counted as cancelled: the reset must not pass for the end of the rows.
+    const outcomes = await scrape(running.metricsUrl);
+    expect(sample(outcomes, "export_requests_total", { format: "csv", outcome: "cancelled" })).toBe(
+      cancelledBefore + 1,
+    );
+    expect(sample(outcomes, "export_requests_total", { format: "csv", outcome: "ok" })).toBe(
+      okBefore,
+    );
     const result = await collectExport(client, [startMessage, ...generatedBatches(10, WIDTH)]);
     expect(result.summary.rows).toBe(10n);
-
-    async function* chunksThenAbort(
-      source: AsyncGenerator<RequestInit>,
-      controller: AbortController,
-    ) {
-      let sent = 0;
-      for await (const message of source) {
-        yield message;
-        if (++sent === 20) setTimeout(() => controller.abort(), 10);
-      }
-    }
   });
 
   it("frees the slot when the client cancels while the server waits to write", async () => {

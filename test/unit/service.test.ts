@@ -28,6 +28,7 @@ function harness(pdf: Renderer) {
     signal: new AbortController().signal,
     peer: "test",
     transportOutcome: () => "cancelled" as const,
+    clientGone: () => false,
   };
   return { admission, finished, deps, call };
 }
