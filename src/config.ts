@@ -1,3 +1,4 @@
+import { accessSync, constants, statSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { z } from "zod";
 
@@ -16,6 +17,10 @@ export interface Config {
   readonly maxCellChars: number;
   readonly compression: "none" | "gzip";
   readonly shutdownGraceMs: number;
+  /** A TrueType/OpenType font for PDF text instead of DejaVu Sans (e.g. for CJK). */
+  readonly pdfFontPath: string | undefined;
+  /** Its bold face; the regular face when only PDF_FONT_PATH is set. */
+  readonly pdfBoldFontPath: string | undefined;
   readonly logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
 }
 
@@ -32,6 +37,25 @@ function integer(min: number, max: number): Pick<Setting, "expected" | "schema">
     expected: `an integer from ${min} to ${max}`,
     schema: z.string().regex(/^\d+$/).transform(Number).pipe(z.number().int().min(min).max(max)),
   };
+}
+
+function optionalFile(): Pick<Setting, "expected" | "schema"> {
+  return {
+    expected: "empty, or the path of a readable .ttf or .otf file",
+    schema: z
+      .string()
+      .refine((path) => path === "" || (/\.(ttf|otf)$/i.test(path) && isReadableFile(path)))
+      .transform((path) => (path === "" ? undefined : path)),
+  };
+}
+
+function isReadableFile(path: string): boolean {
+  try {
+    accessSync(path, constants.R_OK);
+    return statSync(path).isFile();
+  } catch {
+    return false;
+  }
 }
 
 function oneOf<const T extends readonly [string, ...string[]]>(values: T) {
@@ -63,6 +87,8 @@ const SETTINGS = {
   maxCellChars: { env: "MAX_CELL_CHARS", fallback: "65536", ...integer(1, 256 * MiB) },
   compression: { env: "COMPRESSION", fallback: "none", ...oneOf(["none", "gzip"] as const) },
   shutdownGraceMs: { env: "SHUTDOWN_GRACE_MS", fallback: "30000", ...integer(0, 3_600_000) },
+  pdfFontPath: { env: "PDF_FONT_PATH", fallback: "", ...optionalFile() },
+  pdfBoldFontPath: { env: "PDF_BOLD_FONT_PATH", fallback: "", ...optionalFile() },
   logLevel: {
     env: "LOG_LEVEL",
     fallback: "info",

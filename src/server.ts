@@ -80,7 +80,13 @@ export function createServer(config: Config, deps: ServerDeps): ExportServer {
   const exportRoutes = createRoutes({
     options: config,
     admission,
-    renderers: { csv: createCsvRenderer(), pdf: createPdfRenderer() },
+    renderers: {
+      csv: createCsvRenderer(),
+      pdf: createPdfRenderer({
+        fontPath: config.pdfFontPath,
+        boldFontPath: config.pdfBoldFontPath,
+      }),
+    },
     observer: fanOut([createLoggingObserver(deps.logger), metrics]),
   });
   const routes = (router: ConnectRouter) => {

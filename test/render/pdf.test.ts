@@ -2,11 +2,9 @@
  * The PDF renderer end to end: render through the Renderer interface, write
  * the file, read it back with poppler (pdfinfo, pdftotext, pdffonts).
  */
-import { execFile } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bundledFontPaths } from "../../src/render/pdf/typeset.js";
 import {
@@ -24,8 +22,7 @@ import type {
   RenderJob,
   RowBlock,
 } from "../../src/render/renderer.js";
-
-const run = promisify(execFile);
+import { pageTexts, pdffonts, pdfinfo } from "../support/pdf.js";
 
 let dir: string;
 beforeAll(async () => {
@@ -76,22 +73,6 @@ async function renderFile(
   const path = join(dir, `out-${++fileCount}.pdf`);
   await writeFile(path, bytes);
   return { path, bytes };
-}
-
-async function pdfinfo(path: string): Promise<{ pages: number; pageSize: string; raw: string }> {
-  const { stdout } = await run("pdfinfo", [path]);
-  const field = (name: string) => new RegExp(`^${name}:\\s*(.*)$`, "m").exec(stdout)?.[1] ?? "";
-  return { pages: Number(field("Pages")), pageSize: field("Page size"), raw: stdout };
-}
-
-/** Text of every page, laid out like the page (pdftotext -layout). */
-async function pageTexts(path: string): Promise<string[]> {
-  const { stdout } = await run("pdftotext", ["-layout", "-enc", "UTF-8", path, "-"], {
-    maxBuffer: 64 * 1024 * 1024,
-  });
-  const pages = stdout.split("\f");
-  if (pages.at(-1)?.trim() === "") pages.pop();
-  return pages;
 }
 
 const ORDER_COLUMNS = [
@@ -406,7 +387,7 @@ describe("PDF renderer", () => {
 
   it("embeds DejaVu Sans regular and bold as subsets", async () => {
     const { path } = await renderFile(orderRows(5), job(ORDER_COLUMNS));
-    const { stdout } = await run("pdffonts", [path]);
+    const stdout = await pdffonts(path);
     const fonts = stdout.split("\n").slice(2).filter(Boolean);
     expect(fonts).toHaveLength(2);
     expect(fonts.some((l) => /\+DejaVuSans\s.*yes\s+yes\s+yes/.test(l))).toBe(true);
@@ -417,7 +398,7 @@ describe("PDF renderer", () => {
     const serif = bundledFontPaths().regular.replace("DejaVuSans.ttf", "DejaVuSerif.ttf");
     const custom = createPdfRenderer({ fontPath: serif });
     const { path } = await renderFile(orderRows(5), job(ORDER_COLUMNS), custom);
-    const { stdout } = await run("pdffonts", [path]);
+    const stdout = await pdffonts(path);
     expect(stdout).toContain("DejaVuSerif");
     expect(stdout).not.toContain("DejaVuSans");
     expect((await pageTexts(path))[0]).toContain("Zürich");

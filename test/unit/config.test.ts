@@ -17,6 +17,8 @@ describe("loadConfig", () => {
       maxCellChars: 65536,
       compression: "none",
       shutdownGraceMs: 30000,
+      pdfFontPath: undefined,
+      pdfBoldFontPath: undefined,
       logLevel: "info",
     });
   });
@@ -40,6 +42,14 @@ describe("loadConfig", () => {
           '  CHUNK_BYTES (--chunk-bytes) must be an integer from 1024 to 4194304, got "1"\n' +
           '  COMPRESSION (--compression) must be one of none, gzip, got "brotli"',
       ),
+    );
+  });
+
+  it("takes a readable font file for PDFs and refuses anything else", () => {
+    const font = "node_modules/dejavu-fonts-ttf/ttf/DejaVuSansMono.ttf";
+    expect(loadConfig(["--pdf-font-path", font], {}).pdfFontPath).toBe(font);
+    expect(() => loadConfig([], { PDF_FONT_PATH: "/no/such/font.ttf" })).toThrow(
+      'PDF_FONT_PATH (--pdf-font-path) must be empty, or the path of a readable .ttf or .otf file, got "/no/such/font.ttf"',
     );
   });
 
