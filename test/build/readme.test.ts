@@ -38,4 +38,14 @@ describe("README", () => {
     );
     expect(result.header.fileName).toBe("people.csv");
   });
+
+  it("shows a grpcurl PDF export that the server takes", async () => {
+    const requests = between("<<'JSON'\n", "\nJSON")
+      .split("\n")
+      .map((line) => fromJsonString(ExportRequestSchema, line));
+    const result = await collectExport(createExportClient(running.baseUrl, "grpc"), requests);
+    expect(result.header.contentType).toBe("application/pdf");
+    expect(result.summary.rows).toBe(2n);
+    expect(result.data.subarray(0, 5).toString()).toBe("%PDF-");
+  });
 });

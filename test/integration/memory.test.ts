@@ -26,13 +26,13 @@ afterAll(async () => {
 });
 
 /** Streams `rows` rows (one pre-built batch sent again and again). */
-async function exportRows(rows: number) {
+async function exportRows(rows: number, format = Format.CSV) {
   const client = createExportClient(server.baseUrl, "grpc");
   const [batch] = generatedBatches(BATCH_ROWS, WIDTH, BATCH_ROWS);
   const batchMessage = create(ExportRequestSchema, batch);
   async function* requests() {
     yield create(ExportRequestSchema, {
-      kind: { case: "start", value: { format: Format.CSV, columns: generatedColumns(WIDTH) } },
+      kind: { case: "start", value: { format, columns: generatedColumns(WIDTH) } },
     });
     for (let sent = 0; sent < rows; sent += BATCH_ROWS) yield batchMessage;
   }
@@ -68,5 +68,20 @@ describe("memory", () => {
     );
     // Ten times the rows may not cost more than a little noise in memory.
     expect(afterLarge - afterWarmUp).toBeLessThan(32 * 1024 * 1024);
+  });
+
+  it("runs a 100,000-row PDF in bounded memory", async () => {
+    await exportRows(5_000, Format.PDF);
+    const before = await server.peakRssBytes();
+    const pdf = await exportRows(100_000, Format.PDF);
+    expect(pdf.rows).toBe(100_000n);
+    const after = await server.peakRssBytes();
+    const mib = (bytes: number) => (bytes / 1024 / 1024).toFixed(1);
+    console.log(
+      `100,000-row PDF x ${WIDTH} columns: ${mib(pdf.bytes)} MiB in ${pdf.seconds.toFixed(2)} s ` +
+        `(${Math.round(100_000 / pdf.seconds)} rows/s over the stream); ` +
+        `server peak RSS ${mib(before)} MiB before, ${mib(after)} MiB after`,
+    );
+    expect(after - before).toBeLessThan(32 * 1024 * 1024);
   });
 });
