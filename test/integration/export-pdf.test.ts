@@ -7,6 +7,7 @@ import { ListValueSchema } from "@bufbuild/protobuf/wkt";
 import { Code } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Format, Orientation } from "../../gen/export/v1/export_pb.js";
+import { gate, withTimeout } from "../support/async.js";
 import {
   collectExport,
   createExportClient,
@@ -128,19 +129,11 @@ describe("PDF export over the stream", () => {
   });
 
   it("sends the first page before the last row is sent", async () => {
-    let release = () => {};
-    const released = new Promise<void>((resolve) => {
-      release = resolve;
-    });
+    const firstPage = gate();
     async function* requests() {
       yield pdfStart({ columns: generatedColumns(8), pdf: {} });
       yield* generatedBatches(500, 8, 100);
-      await Promise.race([
-        released,
-        new Promise((_, reject) =>
-          setTimeout(() => reject(new Error("no page while sending")), 5_000),
-        ),
-      ]);
+      await withTimeout(firstPage.opened, 5_000, "no page arrived while sending");
       yield* generatedBatches(500, 8, 100);
     }
     let chunksBeforeLastRow = 0;
@@ -148,7 +141,7 @@ describe("PDF export over the stream", () => {
     for await (const response of client.export(requestStream(requests()))) {
       if (response.kind.case === "chunk" && rows === 0n) {
         chunksBeforeLastRow++;
-        release();
+        firstPage.open();
       }
       if (response.kind.case === "summary") rows = response.kind.value.rows;
     }
@@ -189,19 +182,16 @@ describe("PDF export over the stream", () => {
   });
 
   it("gives the sixth concurrent PDF export RESOURCE_EXHAUSTED", async () => {
-    let release = () => {};
-    const released = new Promise<void>((resolve) => {
-      release = resolve;
-    });
+    const release = gate();
     async function* held() {
       yield pdfStart({ columns: generatedColumns(2), pdf: {} });
-      await released;
+      await release.opened;
     }
     const five = Array.from({ length: 5 }, () => collectExport(client, held()));
     await eventually(() => running.server.runningExports() === 5);
     const { error } = await failedExport(client, [pdfStart()]);
     expect(error.code).toBe(Code.ResourceExhausted);
-    release();
+    release.open();
     for (const result of await Promise.all(five)) expect(result.summary.rows).toBe(0n);
   });
 });

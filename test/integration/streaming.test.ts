@@ -2,6 +2,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Format } from "../../gen/export/v1/export_pb.js";
 import { ErrorInfoSchema, RetryInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
+import { gate, never, withTimeout } from "../support/async.js";
 import {
   collectExport,
   createExportClient,
@@ -19,24 +20,6 @@ const WIDTH = 8;
 const startMessage: RequestInit = {
   kind: { case: "start", value: { format: Format.CSV, columns: generatedColumns(WIDTH) } },
 };
-
-/** A promise with its resolve function, for gating a request stream. */
-function gate() {
-  let open = () => {};
-  const opened = new Promise<void>((resolve) => {
-    open = resolve;
-  });
-  return { open, opened };
-}
-
-function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  return Promise.race([
-    promise,
-    new Promise<never>((_, reject) =>
-      setTimeout(() => reject(new Error(`${what} within ${ms} ms`)), ms),
-    ),
-  ]);
-}
 
 let running: RunningServer;
 let client: ExportClient;
@@ -257,7 +240,3 @@ describe("export slots", () => {
     expect(after.summary.rows).toBe(10n);
   });
 });
-
-function never(): Promise<never> {
-  return new Promise(() => {});
-}
