@@ -80,8 +80,8 @@ const SETTINGS = {
   idleTimeoutMs: { env: "IDLE_TIMEOUT_MS", fallback: "60000", ...integer(100, 86_400_000) },
   maxMessageBytes: {
     env: "MAX_MESSAGE_BYTES",
-    fallback: String(4 * MiB),
-    ...integer(1024, 1024 * MiB),
+    fallback: String(MiB),
+    ...integer(1024, 64 * MiB),
   },
   maxColumns: { env: "MAX_COLUMNS", fallback: "1000", ...integer(1, 100_000) },
   maxCellChars: { env: "MAX_CELL_CHARS", fallback: "65536", ...integer(1, 256 * MiB) },

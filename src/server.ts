@@ -22,6 +22,15 @@ import { createCsvRenderer } from "./render/csv.js";
 import { createPdfRenderer } from "./render/pdf.js";
 import { clientGoneKey, createRoutes, peerKey } from "./transport/routes.js";
 
+const EXPORT_PATH = `/${ExportService.typeName}/${ExportService.method.export.name}`;
+/** How much longer than IDLE_TIMEOUT_MS an export stream may see no traffic. */
+const STALL_MARGIN_MS = 1_000;
+/**
+ * Streams one connection may hold open. Streams waiting for their start
+ * message take no slot, so without a cap one connection could open millions.
+ */
+const MAX_STREAMS_PER_CONNECTION = 100;
+
 export interface ServerDeps {
   readonly logger: Logger;
 }
@@ -113,23 +122,36 @@ export function createServer(config: Config, deps: ServerDeps): ExportServer {
           );
         }),
   });
-  const server = createHttp2Server((request, response) => {
-    // A handler may answer before reading the whole request (bad input, a
-    // message over the size limit). Reset the request side then, as gRPC
-    // servers do, so a client blocked on flow control is released and the
-    // stream can close.
-    const resetUnreadRequest = () =>
-      setImmediate(() => {
-        if (!request.complete && !request.stream.closed) {
-          request.stream.close(constants.NGHTTP2_CANCEL);
-        }
-      });
-    // gRPC ends with trailers, sent from the compat layer's own listener
-    // that runs before this one; the other protocols end with the body.
-    request.stream.once("wantTrailers", resetUnreadRequest);
-    response.once("finish", resetUnreadRequest);
-    handler(request, response);
-  });
+  const server = createHttp2Server(
+    { settings: { maxConcurrentStreams: MAX_STREAMS_PER_CONNECTION } },
+    (request, response) => {
+      if (request.url === EXPORT_PATH) {
+        // connect-node waits for a write to drain without limit, so a client
+        // that stops reading would hold its slot for good. The stream's own
+        // inactivity timer ends it; the margin lets the pipeline's idle
+        // timeout, whose message says more, fire first when input stalls.
+        request.stream.setTimeout(config.idleTimeoutMs + STALL_MARGIN_MS, () =>
+          request.stream.close(constants.NGHTTP2_CANCEL),
+        );
+      }
+      // A handler may answer before reading the whole request (bad input, a
+      // message over the size limit). Reset the request side then, as gRPC
+      // servers do, so a client blocked on flow control is released and the
+      // stream can close. (Node sends RST_STREAM NO_ERROR only once the
+      // request side has ended, which is exactly what does not happen here.)
+      const resetUnreadRequest = () =>
+        setImmediate(() => {
+          if (!request.complete && !request.stream.closed) {
+            request.stream.close(constants.NGHTTP2_CANCEL);
+          }
+        });
+      // gRPC ends with trailers, sent from the compat layer's own listener
+      // that runs before this one; the other protocols end with the body.
+      request.stream.once("wantTrailers", resetUnreadRequest);
+      response.once("finish", resetUnreadRequest);
+      handler(request, response);
+    },
+  );
   const sessions = new Set<ServerHttp2Session>();
   server.on("session", (session) => {
     sessions.add(session);

@@ -58,8 +58,11 @@ export class LimitExceededError extends ExportError {
 
   constructor(
     readonly field: string,
+    /** The setting's name, e.g. `max_columns`. */
     readonly limitName: string,
     readonly limit: number,
+    /** What the request had, in the limit's unit. */
+    readonly actual: number,
     message: string,
   ) {
     super(message);

@@ -10,7 +10,6 @@ import type { Renderer, RowBlock } from "../render/renderer.js";
 import type { Admission } from "./admission.js";
 import { type ChunkerOptions, chunkFile } from "./chunker.js";
 import {
-  ClientCancelledError,
   ExportError,
   InternalExportError,
   InvalidRequestError,
@@ -80,7 +79,11 @@ export async function* runExport(
   deps: ExportDeps,
 ): AsyncGenerator<ExportResponse> {
   const { options, admission, observer } = deps;
-  const reader = createMessageReader(requests, options.idleTimeoutMs);
+  const reader = createMessageReader(requests, {
+    idleMs: options.idleTimeoutMs,
+    signal: call.signal,
+    clientGone: call.clientGone,
+  });
   let plan: ExportPlan | undefined;
   let lease: ReturnType<Admission["acquire"]>;
   try {
@@ -120,12 +123,7 @@ export async function* runExport(
   async function* rowBlocks(): AsyncGenerator<RowBlock> {
     for (let batchIndex = 0; ; batchIndex++) {
       const next = await reader.next();
-      if (next.done) {
-        // A reset by the client also ends the request stream; that is no
-        // signal to finish the file.
-        if (call.clientGone()) throw new ClientCancelledError();
-        return;
-      }
+      if (next.done) return;
       const message = next.value;
       if (message.kind.case === "start") {
         throw new InvalidRequestError({
@@ -176,6 +174,8 @@ export async function* runExport(
   // the generator ends.
   const onAbort = () => finish(outcomeOf(call.signal.reason, call), call.signal.reason);
   call.signal.addEventListener("abort", onAbort, { once: true });
+  // A deadline may have passed while the start message was on its way.
+  if (call.signal.aborted) onAbort();
 
   try {
     yield response({
@@ -197,6 +197,9 @@ export async function* runExport(
       rowsReported = rows;
       yield response({ case: "chunk", value: { data: chunk.data, offset: BigInt(chunk.offset) } });
     }
+    // Whatever was rendered, a call that was aborted meanwhile gets its
+    // status, never a summary: the client's deadline or the shutdown wins.
+    if (call.signal.aborted) throw call.signal.reason;
     yield response({
       case: "summary",
       value: {

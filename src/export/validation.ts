@@ -77,6 +77,7 @@ function validateColumns(start: ExportStart, limits: ExportLimits): ColumnSpec[]
       "start.columns",
       "max_columns",
       limits.maxColumns,
+      start.columns.length,
       `${start.columns.length} columns exceed the limit of ${limits.maxColumns}`,
     );
   }
@@ -215,15 +216,14 @@ function where(cell: CellPosition): string {
   return `row ${cell.rowNumber}, column "${cell.columnKey}"`;
 }
 
-function checkCellLength(text: string, cell: CellPosition, limits: ExportLimits) {
-  if (text.length > limits.maxCellChars) {
-    throw new LimitExceededError(
-      cell.field,
-      "max_cell_chars",
-      limits.maxCellChars,
-      `${where(cell)}: cell has ${text.length} characters, more than the limit of ${limits.maxCellChars}`,
-    );
-  }
+function cellTooLong(text: string, cell: CellPosition, limits: ExportLimits) {
+  return new LimitExceededError(
+    cell.field,
+    "max_cell_chars",
+    limits.maxCellChars,
+    text.length,
+    `${where(cell)}: cell has ${text.length} characters, more than the limit of ${limits.maxCellChars}`,
+  );
 }
 
 function jsonCellText(value: Value, cell: CellPosition): Cell {
@@ -278,11 +278,8 @@ export function decodeBatch(
       const text = row.cells[column] as string;
       if (text.length > limits.maxCellChars) {
         const key = (columns[column] as ColumnSpec).key;
-        checkCellLength(
-          text,
-          { field: `${field}.cells[${column}]`, rowNumber, columnKey: key },
-          limits,
-        );
+        const position = { field: `${field}.cells[${column}]`, rowNumber, columnKey: key };
+        throw cellTooLong(text, position, limits);
       }
     }
     if (row.nullCells.length === 0) {
@@ -314,7 +311,9 @@ export function decodeBatch(
         columnKey: (columns[column] as ColumnSpec).key,
       };
       const cell = jsonCellText(row.values[column] as Value, position);
-      if (cell !== null) checkCellLength(cell, position, limits);
+      if (cell !== null && cell.length > limits.maxCellChars) {
+        throw cellTooLong(cell, position, limits);
+      }
       cells[column] = cell;
     }
     block.push(cells);

@@ -1,14 +1,39 @@
 import { type Logger, pino } from "pino";
-import type { ExportObserver } from "../export/observer.js";
+import type { ExportObserver, ExportOutcome } from "../export/observer.js";
 
 export function createLogger(level: string): Logger {
+  // Synchronous writes: with an asynchronous destination, a closed stdout
+  // (a log pipe gone away) made the final flush at exit retry for ever.
   return pino(
     { level, base: { service: "export-at-scale" } },
     pino.destination({ dest: 1, sync: true }),
   );
 }
 
-const QUIET_OUTCOMES = new Set(["ok", "cancelled", "deadline"]);
+/** Outcomes that are part of normal operation, not a problem to look at. */
+const QUIET_OUTCOMES: ReadonlySet<ExportOutcome> = new Set([
+  "ok",
+  "cancelled",
+  "deadline",
+  "unavailable",
+]);
+
+/** Logs `fields` at the level the outcome deserves; a bug carries its cause. */
+function logOutcome(
+  logger: Logger,
+  outcome: ExportOutcome,
+  fields: Record<string, unknown>,
+  error: unknown,
+  message: string,
+) {
+  if (outcome === "internal") {
+    logger.error({ ...fields, err: error }, message);
+  } else if (QUIET_OUTCOMES.has(outcome)) {
+    logger.info(fields, message);
+  } else {
+    logger.warn({ ...fields, reason: (error as Error | undefined)?.message }, message);
+  }
+}
 
 /**
  * One line when an export starts and one when it ends. Cell values are never
@@ -22,17 +47,15 @@ export function createLoggingObserver(logger: Logger): ExportObserver {
     progress() {},
     finished({ error, durationMs, ...event }) {
       const fields = { event: "export_finished", ...event, durationMs: Math.round(durationMs) };
-      if (event.outcome === "internal") {
-        logger.error({ ...fields, err: error }, "export failed");
-      } else if (QUIET_OUTCOMES.has(event.outcome)) {
-        logger.info(fields, "export finished");
-      } else {
-        logger.warn({ ...fields, reason: (error as Error | undefined)?.message }, "export failed");
-      }
+      const message = event.outcome === "ok" ? "export finished" : "export failed";
+      logOutcome(logger, event.outcome, fields, error, message);
     },
     refused({ error, ...event }) {
-      logger.info(
-        { event: "export_refused", ...event, reason: (error as Error | undefined)?.message },
+      logOutcome(
+        logger,
+        event.outcome,
+        { event: "export_refused", ...event },
+        error,
         "export refused",
       );
     },

@@ -152,9 +152,11 @@ export function createExportMetrics(options: ExportMetricsOptions): ExportMetric
   // Start every series a dashboard or alert divides by at zero, so rate()
   // and ratios work before the first event of each kind.
   for (const format of FORMATS) {
-    for (const outcome of OUTCOMES) requests.inc({ format, outcome }, 0);
     rowsTotal.inc({ format }, 0);
     bytesTotal.inc({ format }, 0);
+  }
+  for (const format of [...FORMATS, "unknown"]) {
+    for (const outcome of OUTCOMES) requests.inc({ format, outcome }, 0);
   }
   for (const reason of Object.values(REJECT_REASON_OF)) rejected.inc({ reason }, 0);
 

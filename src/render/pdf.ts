@@ -14,6 +14,7 @@ import { type Doc, PDFDocument } from "./pdf/pdfkit.js";
 import { clip, type Line, lastLine, layoutText, paragraphs, rtlWords } from "./pdf/text.js";
 import { bundledFontPaths, ContentBuilder, Face, type Rgb, readFont } from "./pdf/typeset.js";
 import type { Cell, ColumnKind, ColumnSpec, Renderer, RenderJob, RowBlock } from "./renderer.js";
+import { slicesOf } from "./slices.js";
 
 export {
   expectedPages,
@@ -40,6 +41,9 @@ const COLORS = {
 } as const satisfies Record<string, Rgb>;
 
 const COMBINING = /[\u0300-\u036f]/;
+
+/** About 10 ms of drawing: larger blocks are drawn in slices this size. */
+const ROWS_PER_SLICE = 250;
 
 const REGULAR = "Body";
 const BOLD = "Bold";
@@ -99,8 +103,10 @@ export function createPdfRenderer(options: PdfRendererOptions = {}): Renderer {
             if (block.length === 0) continue;
             table = new TableWriter(doc, job, block);
           }
-          table.addRows(block);
-          yield* drain(doc);
+          for await (const slice of slicesOf(block, ROWS_PER_SLICE)) {
+            table.addRows(slice);
+            yield* drain(doc);
+          }
         }
         (table ?? new TableWriter(doc, job, [])).finish();
         doc.end();

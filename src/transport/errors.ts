@@ -57,8 +57,9 @@ export function toConnectError(error: unknown): ConnectError {
     case "limit_exceeded":
       return new ConnectError(error.message, Code.ResourceExhausted, undefined, [
         errorInfo(ErrorReason.limitExceeded, {
-          limit: error.limitName,
-          value: String(error.limit),
+          name: error.limitName,
+          limit: String(error.limit),
+          actual: String(error.actual),
         }),
         badRequest([{ field: error.field, description: error.message }]),
       ]);

@@ -1,5 +1,6 @@
 import { Code, ConnectError, type ConnectRouter, createContextKey } from "@connectrpc/connect";
 import { ExportService } from "../../gen/export/v1/export_pb.js";
+import { InvalidRequestError } from "../export/errors.js";
 import type { ExportOutcome } from "../export/observer.js";
 import { type ExportCall, type ExportDeps, runExport } from "../export/service.js";
 import { toConnectError } from "./errors.js";
@@ -25,6 +26,24 @@ function transportOutcome(cause: unknown): ExportOutcome {
 }
 
 /**
+ * connect-node reports a request message it cannot decode (truncated,
+ * invalid UTF-8, nested past protobuf-es's depth limit) as INTERNAL; it is
+ * the client's input that is wrong, so the pipeline sees a bad request.
+ */
+async function* decodedRequests<T>(requests: AsyncIterable<T>): AsyncGenerator<T> {
+  try {
+    yield* requests;
+  } catch (error) {
+    const cause = ConnectError.from(error);
+    if (cause.code !== Code.Internal) throw error;
+    throw new InvalidRequestError({
+      field: "request",
+      description: `malformed request message: ${cause.rawMessage}`,
+    });
+  }
+}
+
+/**
  * Registers the services. Handlers only adapt the call context and map
  * errors; the export pipeline does the work.
  */
@@ -39,7 +58,7 @@ export function createRoutes(deps: ExportDeps) {
           clientGone: context.values.get(clientGoneKey),
         };
         try {
-          yield* runExport(requests, call, deps);
+          yield* runExport(decodedRequests(requests), call, deps);
         } catch (error) {
           throw toConnectError(error);
         }

@@ -1,6 +1,7 @@
+import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Format } from "../../gen/export/v1/export_pb.js";
+import { ExportRequestSchema, Format } from "../../gen/export/v1/export_pb.js";
 import { ErrorInfoSchema, RetryInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
 import { gate, never, withTimeout } from "../support/async.js";
 import {
@@ -11,8 +12,8 @@ import {
   requestStream,
 } from "../support/connect-client.js";
 import { failedExport } from "../support/expect-error.js";
-import { createGrpcJsClient } from "../support/grpc-js-client.js";
 import { sample, scrape } from "../support/metrics.js";
+import { frameOf, stalledExport } from "../support/raw-grpc.js";
 import { eventually, type RunningServer, startServer } from "../support/server.js";
 import { generatedBatches, generatedColumns } from "../support/tables.js";
 
@@ -153,18 +154,17 @@ describe("streaming", () => {
   });
 
   it("frees the slot when the client cancels while the server waits to write", async () => {
-    const grpcJs = createGrpcJsClient(running.port);
-    const call = grpcJs.Export();
-    call.on("error", () => {});
-    call.pause();
-    call.write({ start: { format: "FORMAT_CSV", columns: generatedColumns(WIDTH) } });
-    for (const batch of generatedBatches(100_000, WIDTH, 1_000))
-      call.write({ batch: batch.kind.value });
-    await eventually(() => running.server.runningExports() === 1);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-    call.cancel();
-    await eventually(() => running.server.runningExports() === 0);
-    grpcJs.close();
+    const batches = [...generatedBatches(20_000, WIDTH, 1_000)];
+    const stalled = stalledExport(running.port, [
+      frameOf(create(ExportRequestSchema, startMessage)),
+      ...batches.map((batch) => frameOf(create(ExportRequestSchema, batch))),
+    ]);
+    await stalled.blocked;
+    expect(running.server.runningExports()).toBe(1);
+    stalled.cancel();
+    // Well inside the stall timeout: the reset itself freed the slot.
+    await eventually(() => running.server.runningExports() === 0, 500);
+    stalled.close();
   });
 
   it("ends with DEADLINE_EXCEEDED when the client's deadline passes", async () => {

@@ -153,7 +153,7 @@ describe("health during shutdown", () => {
       // A running export keeps close() in its grace period.
       const held = holdExport(createExportClient(running.baseUrl, "grpc"));
       await held.started;
-      closing = running.close();
+      closing = running.server.close();
 
       expect((await connectUpdates.next()).value?.status).toBe(Status.NOT_SERVING);
       expect((await grpcJsWatch.next()).status).toBe("NOT_SERVING");

@@ -1,11 +1,12 @@
+import { create } from "@bufbuild/protobuf";
 import { Code } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Format } from "../../gen/export/v1/export_pb.js";
+import { ExportRequestSchema, Format } from "../../gen/export/v1/export_pb.js";
 import { sizeClassOf } from "../../src/ops/metrics.js";
 import { collectExport, createExportClient, type ExportClient } from "../support/connect-client.js";
 import { failedExport } from "../support/expect-error.js";
-import { createGrpcJsClient } from "../support/grpc-js-client.js";
-import { holdExport, run, sample, scrape, scrapeUntil } from "../support/metrics.js";
+import { holdExport, run, sample, scrape } from "../support/metrics.js";
+import { frameOf, stalledExport } from "../support/raw-grpc.js";
 import { eventually, type RunningServer, startServer } from "../support/server.js";
 import {
   exportMessages,
@@ -117,30 +118,28 @@ describe("metrics of the real server", () => {
   });
 
   it("drops the buffers of an export abandoned while it waited to write", async () => {
-    const grpcJs = createGrpcJsClient(running.port);
+    const stalled = stalledExport(running.port, [
+      frameOf(
+        create(ExportRequestSchema, {
+          kind: { case: "start", value: { format: Format.CSV, columns: generatedColumns(8) } },
+        }),
+      ),
+      ...[...generatedBatches(20_000, 8, 1_000)].map((batch) =>
+        frameOf(create(ExportRequestSchema, batch)),
+      ),
+    ]);
     try {
-      const call = grpcJs.Export();
-      call.on("error", () => {});
-      call.pause(); // never read: the server blocks on flow control
-      call.write({ start: { format: "FORMAT_CSV", columns: generatedColumns(8) } });
-      for (const batch of generatedBatches(100_000, 8, 1_000)) {
-        call.write({ batch: batch.kind.value });
-      }
-      await scrapeUntil(
-        running.metricsUrl,
-        (text) => value(text, "export_running") === 1 && value(text, "export_buffered_bytes") > 0,
-      );
-      // Give the server time to fill the flow-control window and block on a
-      // write (as in test/integration/streaming.test.ts). The assertions hold
-      // whether or not it got there; the wait makes the abandoned path likely.
-      await new Promise((resolve) => setTimeout(resolve, 300));
-      call.cancel();
+      await stalled.blocked;
+      const during = await scrape(running.metricsUrl);
+      expect(value(during, "export_running")).toBe(1);
+      expect(value(during, "export_buffered_bytes")).toBeGreaterThan(0);
+      stalled.cancel();
       await eventually(() => running.server.runningExports() === 0);
       const after = await scrape(running.metricsUrl);
       expect(value(after, "export_running")).toBe(0);
       expect(sample(after, "export_buffered_bytes")).toBe(0);
     } finally {
-      grpcJs.close();
+      stalled.close();
     }
   });
 

@@ -53,7 +53,7 @@ describe("the side port during shutdown", () => {
     expect((await sideGet(running.metricsUrl, "/readyz")).status).toBe(200);
 
     // close() waits for the running export to finish: shutdown is under way.
-    const closing = running.close();
+    const closing = running.server.close();
     expect(await sideGet(running.metricsUrl, "/readyz")).toMatchObject({
       status: 503,
       body: "not ready: the server is shutting down\n",

@@ -10,6 +10,7 @@ export interface RunningServer {
   /** The side port's bound port and base URL: /metrics, /healthz, /readyz. */
   readonly metricsPort: number;
   readonly metricsUrl: string;
+  /** Closes the server, failing if a test left an export running. */
   close(): Promise<void>;
 }
 
@@ -34,7 +35,14 @@ export async function startServer(overrides: Partial<Config> = {}): Promise<Runn
     baseUrl: `http://127.0.0.1:${port}`,
     metricsPort,
     metricsUrl: `http://127.0.0.1:${metricsPort}`,
-    close: () => server.close(),
+    async close() {
+      const leaked = await eventually(() => server.runningExports() === 0, 2_000).then(
+        () => 0,
+        () => server.runningExports(),
+      );
+      await server.close();
+      if (leaked > 0) throw new Error(`${leaked} export(s) still running at teardown`);
+    },
   };
 }
 

@@ -12,7 +12,7 @@ describe("loadConfig", () => {
       chunkBytes: 65536,
       flushIdleMs: 50,
       idleTimeoutMs: 60000,
-      maxMessageBytes: 4 * 1024 * 1024,
+      maxMessageBytes: 1024 * 1024,
       maxColumns: 1000,
       maxCellChars: 65536,
       compression: "none",

@@ -1,0 +1,127 @@
+import { create } from "@bufbuild/protobuf";
+import { Code } from "@connectrpc/connect";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ExportRequestSchema, Format } from "../../gen/export/v1/export_pb.js";
+import { collectExport, createExportClient, type RequestInit } from "../support/connect-client.js";
+import { frame, frameOf, rawExport, stalledExport } from "../support/raw-grpc.js";
+import { eventually, type RunningServer, startServer } from "../support/server.js";
+import { exportMessages, generatedBatches, generatedColumns } from "../support/tables.js";
+
+const WIDTH = 4;
+const request = (init: RequestInit) => create(ExportRequestSchema, init);
+const start = request({
+  kind: { case: "start", value: { format: Format.CSV, columns: generatedColumns(WIDTH) } },
+});
+
+let running: RunningServer;
+beforeAll(async () => {
+  running = await startServer({ idleTimeoutMs: 500 });
+});
+afterAll(() => running.close());
+
+async function expectHealthy() {
+  await eventually(() => running.server.runningExports() === 0);
+  const client = createExportClient(running.baseUrl, "grpc");
+  const result = await collectExport(client, exportMessages([["1", "a", "2", "b"]]));
+  expect(result.summary.rows).toBe(1n);
+}
+
+/** Batches sent until `stop` says so, 5 ms apart: a client still sending. */
+async function* sendingUntil(stop: () => boolean) {
+  yield frameOf(start);
+  for (const batch of generatedBatches(1_000_000, WIDTH, 50)) {
+    if (stop()) return;
+    yield frameOf(request(batch));
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+describe("malformed request messages", () => {
+  it("answers a truncated message with INVALID_ARGUMENT", async () => {
+    const truncated = frame(Buffer.from([0x0a, 0x10, 0x08]));
+    const result = await rawExport(running.port, [truncated]);
+    expect(result.status).toBe(Code.InvalidArgument);
+    expect(result.message).toMatch(/^request: malformed request message: .*premature EOF/);
+    await expectHealthy();
+  });
+
+  it("answers invalid UTF-8 in a cell with INVALID_ARGUMENT", async () => {
+    // RowBatch{rows: [Row{cells: ["\xff\xfe"]}]} inside ExportRequest.batch
+    const badCell = Buffer.from([0x12, 0x06, 0x0a, 0x04, 0x0a, 0x02, 0xff, 0xfe]);
+    const result = await rawExport(running.port, [frameOf(start), frame(badCell)]);
+    expect(result.status).toBe(Code.InvalidArgument);
+    expect(result.message).toMatch(/^request: malformed request message: .*utf-8/i);
+    await expectHealthy();
+  });
+
+  it("answers a JSON cell nested past the depth limit with INVALID_ARGUMENT", async () => {
+    let value: object = { kind: { case: "stringValue", value: "deep" } };
+    for (let depth = 0; depth < 200; depth++) {
+      value = { kind: { case: "listValue", value: { values: [value] } } };
+    }
+    const batch = request({
+      kind: { case: "batch", value: { jsonRows: [{ values: [value, value, value, value] }] } },
+    } as RequestInit);
+    const result = await rawExport(running.port, [frameOf(start), frameOf(batch)]);
+    expect(result.status).toBe(Code.InvalidArgument);
+    expect(result.message).toMatch(/^request: malformed request message: .*depth/);
+    await expectHealthy();
+  });
+});
+
+describe("calls that end while rows are still coming", () => {
+  it("a passed deadline gets DEADLINE_EXCEEDED from the server and never a summary", async () => {
+    let done = false;
+    const result = await rawExport(
+      running.port,
+      sendingUntil(() => done),
+      { "grpc-timeout": "200m" },
+    ).finally(() => {
+      done = true;
+    });
+    expect(result.status).toBe(Code.DeadlineExceeded);
+    expect(result.kinds).not.toContain("summary");
+    await expectHealthy();
+  });
+
+  it("a client that stops reading loses its slot after the idle timeout", async () => {
+    const stalled = stalledExport(running.port, [
+      frameOf(start),
+      ...[...generatedBatches(20_000, WIDTH, 1_000)].map((batch) => frameOf(request(batch))),
+    ]);
+    await stalled.blocked;
+    expect(running.server.runningExports()).toBe(1);
+    await eventually(() => running.server.runningExports() === 0, 10_000);
+    // The server ended the stream it could not write to.
+    await eventually(() => stalled.rstCode() !== undefined);
+    stalled.close();
+    await expectHealthy();
+  });
+});
+
+describe("shutdown", () => {
+  it("refuses new exports with UNAVAILABLE and ends running ones after the grace period", async () => {
+    const server = await startServer({ shutdownGraceMs: 300 });
+    let done = false;
+    const held = rawExport(
+      server.port,
+      sendingUntil(() => done),
+    ).finally(() => {
+      done = true;
+    });
+    await eventually(() => server.server.runningExports() === 1);
+    const closing = server.server.close();
+
+    // Until the grace period ends the port stays open, and a new export is
+    // told to go elsewhere.
+    const refused = await rawExport(server.port, [frameOf(start)]);
+    expect(refused.status).toBe(Code.Unavailable);
+    expect(refused.message).toBe("the server is shutting down; retry on another instance");
+    const result = await held;
+    expect(result.status).toBe(Code.Unavailable);
+    expect(result.kinds[0]).toBe("header");
+    expect(result.kinds).not.toContain("summary");
+    await closing;
+    expect(server.server.runningExports()).toBe(0);
+  });
+});

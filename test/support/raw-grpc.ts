@@ -1,0 +1,126 @@
+import { connect, constants } from "node:http2";
+import { fromBinary, toBinary } from "@bufbuild/protobuf";
+import {
+  type ExportRequest,
+  ExportRequestSchema,
+  ExportResponseSchema,
+} from "../../gen/export/v1/export_pb.js";
+
+export interface RawResult {
+  /** `kind.case` of every response message, in order. */
+  readonly kinds: string[];
+  /** grpc-status and grpc-message (percent-decoded) from the trailers. */
+  readonly status: number;
+  readonly message: string;
+}
+
+/** One gRPC message frame: flag byte, length, payload. */
+export function frame(payload: Uint8Array): Buffer {
+  const head = Buffer.alloc(5);
+  head.writeUInt32BE(payload.length, 1);
+  return Buffer.concat([head, payload]);
+}
+
+export function frameOf(request: ExportRequest): Buffer {
+  return frame(toBinary(ExportRequestSchema, request));
+}
+
+/**
+ * The Export call spoken with bare node:http2, so that what the server does
+ * is seen unfiltered: no client library enforcing deadlines or decoding for
+ * us. `frames` are written in order; the request side ends after the last.
+ */
+export function rawExport(
+  port: number,
+  frames: AsyncIterable<Buffer> | Iterable<Buffer>,
+  headers: Record<string, string> = {},
+): Promise<RawResult> {
+  const session = connect(`http://127.0.0.1:${port}`);
+  const stream = session.request({
+    ":method": "POST",
+    ":path": "/export.v1.ExportService/Export",
+    "content-type": "application/grpc+proto",
+    te: "trailers",
+    ...headers,
+  });
+  return new Promise<RawResult>((resolve, reject) => {
+    const kinds: string[] = [];
+    let pending = Buffer.alloc(0);
+    stream.on("data", (data: Buffer) => {
+      pending = Buffer.concat([pending, data]);
+      while (pending.length >= 5 && pending.length >= 5 + pending.readUInt32BE(1)) {
+        const size = pending.readUInt32BE(1);
+        const response = fromBinary(ExportResponseSchema, pending.subarray(5, 5 + size));
+        kinds.push(response.kind.case ?? "empty");
+        pending = pending.subarray(5 + size);
+      }
+    });
+    stream.on("trailers", (trailers) => {
+      resolve({
+        kinds,
+        status: Number(trailers["grpc-status"]),
+        message: decodeURIComponent(String(trailers["grpc-message"] ?? "")),
+      });
+    });
+    stream.on("error", reject);
+    stream.on("close", () => {
+      session.close();
+      reject(
+        new Error(
+          `stream closed without trailers (rst ${stream.rstCode}) after ${kinds.join(",")}`,
+        ),
+      );
+    });
+    (async () => {
+      for await (const chunk of frames) {
+        if (stream.closed || stream.destroyed) return;
+        if (!stream.write(chunk)) await new Promise((resolve) => stream.once("drain", resolve));
+      }
+      if (!stream.closed) stream.end();
+    })().catch(() => stream.close(constants.NGHTTP2_CANCEL));
+  });
+}
+
+export interface StalledExport {
+  /** Resolves once the server cannot send more: it is blocked on a write. */
+  readonly blocked: Promise<void>;
+  /** Resets the stream, as a client that gives up does. */
+  cancel(): void;
+  /** The stream's RST_STREAM code once it was reset, from either side. */
+  rstCode(): number | undefined;
+  close(): void;
+}
+
+/**
+ * An export whose client writes every frame and then never reads: HTTP/2
+ * flow control soon stops the server in the middle of a write.
+ */
+export function stalledExport(port: number, frames: Iterable<Buffer>): StalledExport {
+  const session = connect(`http://127.0.0.1:${port}`);
+  const stream = session.request({
+    ":method": "POST",
+    ":path": "/export.v1.ExportService/Export",
+    "content-type": "application/grpc+proto",
+    te: "trailers",
+  });
+  stream.on("error", () => {});
+  for (const chunk of frames) stream.write(chunk);
+  const blocked = new Promise<void>((resolve, reject) => {
+    const deadline = Date.now() + 10_000;
+    const poll = setInterval(() => {
+      if (stream.state.localWindowSize === 0) {
+        clearInterval(poll);
+        resolve();
+      } else if (Date.now() > deadline || stream.closed) {
+        clearInterval(poll);
+        reject(new Error("the server never filled the stream's flow-control window"));
+      }
+    }, 10);
+  });
+  return {
+    blocked,
+    cancel: () => stream.close(constants.NGHTTP2_CANCEL),
+    rstCode: () => stream.rstCode,
+    close: () => session.destroy(),
+  };
+}
