@@ -5,9 +5,10 @@ import {
   type ExportRequest,
   type ExportResponse,
   ExportResponseSchema,
+  type ExportStart,
 } from "../../gen/export/v1/export_pb.js";
-import type { Renderer, RowBlock } from "../render/renderer.js";
-import type { Admission } from "./admission.js";
+import type { ColumnSpec, Renderer, RowBlock } from "../render/renderer.js";
+import type { Admission, SlotLease } from "./admission.js";
 import { type ChunkerOptions, chunkFile } from "./chunker.js";
 import {
   ExportError,
@@ -15,7 +16,7 @@ import {
   InvalidRequestError,
   RequestStreamError,
 } from "./errors.js";
-import { createMessageReader } from "./input.js";
+import { createMessageReader, type MessageReader } from "./input.js";
 import type { ExportLimits } from "./limits.js";
 import type { ExportObserver, ExportOutcome } from "./observer.js";
 import { decodeBatch, type ExportFormat, type ExportPlan, validateStart } from "./validation.js";
@@ -67,6 +68,63 @@ function response(kind: MessageInitShape<typeof ExportResponseSchema>["kind"]): 
   return create(ExportResponseSchema, { kind });
 }
 
+/** The first message, which must be `start`. */
+async function readStart(reader: MessageReader<ExportRequest>): Promise<ExportStart> {
+  const first = await reader.next();
+  if (first.done) {
+    throw new InvalidRequestError({
+      field: "start",
+      description: "the stream ended before the start message",
+    });
+  }
+  if (first.value.kind.case !== "start") {
+    throw new InvalidRequestError({
+      field: "start",
+      description: `the first message must be start, got ${first.value.kind.case ?? "an empty message"}`,
+    });
+  }
+  return first.value.kind.value;
+}
+
+interface RowCounts {
+  rows: number;
+  batches: number;
+}
+
+/**
+ * The rows of the batches after start, checked against the columns, one
+ * block per batch, read only when the renderer asks for the next block.
+ */
+async function* rowBlocks(
+  reader: MessageReader<ExportRequest>,
+  columns: readonly ColumnSpec[],
+  limits: ExportLimits,
+  counts: RowCounts,
+): AsyncGenerator<RowBlock> {
+  for (let batchIndex = 0; ; batchIndex++) {
+    const next = await reader.next();
+    if (next.done) return;
+    const message = next.value;
+    if (message.kind.case === "start") {
+      throw new InvalidRequestError({
+        field: `batch[${batchIndex}]`,
+        description: "start may be sent only once, as the first message",
+      });
+    }
+    if (message.kind.case !== "batch") {
+      throw new InvalidRequestError({
+        field: `batch[${batchIndex}]`,
+        description: "empty request message; send start or batch",
+      });
+    }
+    const position = { batchIndex, rowsBefore: counts.rows };
+    const block = decodeBatch(message.kind.value, columns, position, limits);
+    counts.batches++;
+    counts.rows += block.length;
+    if (block.length > 0) yield block;
+  }
+}
+
 /**
  * The Export RPC: validates the start message, takes a slot, and streams the
  * rendered file back while rows are still arriving. Pull-based end to end:
@@ -85,22 +143,9 @@ export async function* runExport(
     clientGone: call.clientGone,
   });
   let plan: ExportPlan | undefined;
-  let lease: ReturnType<Admission["acquire"]>;
+  let lease: SlotLease;
   try {
-    const first = await reader.next();
-    if (first.done) {
-      throw new InvalidRequestError({
-        field: "start",
-        description: "the stream ended before the start message",
-      });
-    }
-    if (first.value.kind.case !== "start") {
-      throw new InvalidRequestError({
-        field: "start",
-        description: `the first message must be start, got ${first.value.kind.case ?? "an empty message"}`,
-      });
-    }
-    plan = validateStart(first.value.kind.value, options, new Date());
+    plan = validateStart(await readStart(reader), options, new Date());
     lease = admission.acquire();
   } catch (error) {
     reader.return();
@@ -116,42 +161,15 @@ export async function* runExport(
   const exportId = randomUUID();
   const startedAt = performance.now();
   const columns = plan.columns;
-  let rows = 0;
-  let batches = 0;
+  const counts: RowCounts = { rows: 0, batches: 0 };
   const renderer = deps.renderers[plan.format];
-
-  async function* rowBlocks(): AsyncGenerator<RowBlock> {
-    for (let batchIndex = 0; ; batchIndex++) {
-      const next = await reader.next();
-      if (next.done) return;
-      const message = next.value;
-      if (message.kind.case === "start") {
-        throw new InvalidRequestError({
-          field: `batch[${batchIndex}]`,
-          description: "start may be sent only once, as the first message",
-        });
-      }
-      if (message.kind.case !== "batch") {
-        throw new InvalidRequestError({
-          field: `batch[${batchIndex}]`,
-          description: "empty request message; send start or batch",
-        });
-      }
-      const block = decodeBatch(
-        message.kind.value,
-        columns,
-        { batchIndex, rowsBefore: rows },
-        options,
-      );
-      batches++;
-      rows += block.length;
-      if (block.length > 0) yield block;
-    }
-  }
 
   const started = { exportId, format: plan.format, columns: columns.length, peer: call.peer };
   observer.started(started);
-  const file = chunkFile(renderer.render(rowBlocks(), plan), options);
+  const file = chunkFile(
+    renderer.render(rowBlocks(reader, columns, options, counts), plan),
+    options,
+  );
   let rowsReported = 0;
   let reported = false;
   const finish = (outcome: ExportOutcome, error?: unknown) => {
@@ -163,7 +181,7 @@ export async function* runExport(
     observer.finished({
       ...started,
       outcome,
-      rows,
+      rows: counts.rows,
       bytes: file.tally.bytes,
       durationMs: performance.now() - startedAt,
       error,
@@ -190,11 +208,11 @@ export async function* runExport(
       observer.progress({
         exportId,
         format: plan.format,
-        rows: rows - rowsReported,
+        rows: counts.rows - rowsReported,
         bytes: chunk.data.length,
         bufferedBytes: chunk.data.length + file.tally.pendingBytes,
       });
-      rowsReported = rows;
+      rowsReported = counts.rows;
       yield response({ case: "chunk", value: { data: chunk.data, offset: BigInt(chunk.offset) } });
     }
     // Whatever was rendered, a call that was aborted meanwhile gets its
@@ -203,12 +221,12 @@ export async function* runExport(
     yield response({
       case: "summary",
       value: {
-        rows: BigInt(rows),
+        rows: BigInt(counts.rows),
         bytes: BigInt(file.tally.bytes),
         sha256: file.tally.sha256(),
         duration: durationFromMs(Math.round(performance.now() - startedAt)),
         chunks: file.tally.chunks,
-        batches,
+        batches: counts.batches,
       },
     });
     finish(call.clientGone() ? "cancelled" : "ok");

@@ -7,8 +7,6 @@ import {
   Health as HealthService,
 } from "../../gen/grpc/health/v1/health_pb.js";
 
-export { HealthCheckResponse_ServingStatus as ServingStatus };
-
 export interface HealthOptions {
   /**
    * Fully qualified names of the services to report, each SERVING at first.
@@ -18,10 +16,6 @@ export interface HealthOptions {
 }
 
 export interface Health {
-  /** The status of a service, or undefined for one not reported. */
-  status(service: string): HealthCheckResponse_ServingStatus | undefined;
-  /** Sets a service's status (adding it if new) and tells its watchers. */
-  setStatus(service: string, status: HealthCheckResponse_ServingStatus): void;
   /** Marks every service NOT_SERVING: shutdown has begun. */
   shutdown(): void;
   /** Registers `grpc.health.v1.Health` (Check and Watch) on the router. */
@@ -71,8 +65,6 @@ export function createHealth(options: HealthOptions): Health {
   }
 
   return {
-    status: (service) => statuses.get(service),
-    setStatus,
     shutdown() {
       for (const service of statuses.keys()) {
         setStatus(service, HealthCheckResponse_ServingStatus.NOT_SERVING);
