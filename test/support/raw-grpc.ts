@@ -25,6 +25,19 @@ export function frameOf(request: ExportRequest): Buffer {
   return frame(toBinary(ExportRequestSchema, request));
 }
 
+/** A new connection and an Export stream on it, headers sent. */
+function openExportStream(port: number, headers: Record<string, string> = {}) {
+  const session = connect(`http://127.0.0.1:${port}`);
+  const stream = session.request({
+    ":method": "POST",
+    ":path": "/export.v1.ExportService/Export",
+    "content-type": "application/grpc+proto",
+    te: "trailers",
+    ...headers,
+  });
+  return { session, stream };
+}
+
 /**
  * The Export call spoken with bare node:http2, so that what the server does
  * is seen unfiltered: no client library enforcing deadlines or decoding for
@@ -35,14 +48,7 @@ export function rawExport(
   frames: AsyncIterable<Buffer> | Iterable<Buffer>,
   headers: Record<string, string> = {},
 ): Promise<RawResult> {
-  const session = connect(`http://127.0.0.1:${port}`);
-  const stream = session.request({
-    ":method": "POST",
-    ":path": "/export.v1.ExportService/Export",
-    "content-type": "application/grpc+proto",
-    te: "trailers",
-    ...headers,
-  });
+  const { session, stream } = openExportStream(port, headers);
   return new Promise<RawResult>((resolve, reject) => {
     const kinds: string[] = [];
     let pending = Buffer.alloc(0);
@@ -96,13 +102,7 @@ export interface StalledExport {
  * flow control soon stops the server in the middle of a write.
  */
 export function stalledExport(port: number, frames: Iterable<Buffer>): StalledExport {
-  const session = connect(`http://127.0.0.1:${port}`);
-  const stream = session.request({
-    ":method": "POST",
-    ":path": "/export.v1.ExportService/Export",
-    "content-type": "application/grpc+proto",
-    te: "trailers",
-  });
+  const { session, stream } = openExportStream(port);
   stream.on("error", () => {});
   for (const chunk of frames) stream.write(chunk);
   const blocked = new Promise<void>((resolve, reject) => {
