@@ -20,11 +20,8 @@ import { registerReflection } from "./ops/reflection.js";
 import { createSideServer } from "./ops/side-server.js";
 import { createCsvRenderer } from "./render/csv.js";
 import { createPdfRenderer } from "./render/pdf.js";
-import { clientGoneKey, createRoutes, peerKey } from "./transport/routes.js";
+import { abandonKey, clientGoneKey, createRoutes, peerKey } from "./transport/routes.js";
 
-const EXPORT_PATH = `/${ExportService.typeName}/${ExportService.method.export.name}`;
-/** How much longer than IDLE_TIMEOUT_MS an export stream may see no traffic. */
-const STALL_MARGIN_MS = 1_000;
 /**
  * Streams one connection may hold open. Streams waiting for their start
  * message take no slot, so without a cap one connection could open millions.
@@ -120,20 +117,14 @@ export function createServer(config: Config, deps: ServerDeps): ExportServer {
           return (
             request.aborted || (rstCode !== undefined && rstCode !== constants.NGHTTP2_NO_ERROR)
           );
+        })
+        .set(abandonKey, () => {
+          (request as Http2ServerRequest).stream.close(constants.NGHTTP2_CANCEL);
         }),
   });
   const server = createHttp2Server(
     { settings: { maxConcurrentStreams: MAX_STREAMS_PER_CONNECTION } },
     (request, response) => {
-      if (request.url === EXPORT_PATH) {
-        // connect-node waits for a write to drain without limit, so a client
-        // that stops reading would hold its slot for good. The stream's own
-        // inactivity timer ends it; the margin lets the pipeline's idle
-        // timeout, whose message says more, fire first when input stalls.
-        request.stream.setTimeout(config.idleTimeoutMs + STALL_MARGIN_MS, () =>
-          request.stream.close(constants.NGHTTP2_CANCEL),
-        );
-      }
       // A handler may answer before reading the whole request (bad input, a
       // message over the size limit). Reset the request side then, as gRPC
       // servers do, so a client blocked on flow control is released and the

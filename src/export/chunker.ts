@@ -72,8 +72,11 @@ export function chunkFile(source: AsyncIterable<Uint8Array>, options: ChunkerOpt
           const idle = new Promise<typeof IDLE>((resolve) => {
             timer = setTimeout(resolve, options.flushIdleMs, IDLE);
           });
-          result = await Promise.race([next, idle]);
-          clearTimeout(timer);
+          try {
+            result = await Promise.race([next, idle]);
+          } finally {
+            clearTimeout(timer);
+          }
           if (result === IDLE) {
             yield take(pendingBytes);
             result = await next;

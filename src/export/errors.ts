@@ -15,6 +15,7 @@ export type ExportErrorKind =
   | "slots_exhausted"
   | "limit_exceeded"
   | "idle_timeout"
+  | "stalled"
   | "shutting_down"
   | "request_stream"
   | "cancelled"
@@ -81,6 +82,18 @@ export class IdleTimeoutError extends ExportError {
   }
 }
 
+/** The client took no response message for longer than the idle timeout. */
+export class ClientStalledError extends ExportError {
+  override readonly name = "ClientStalledError";
+  readonly kind = "stalled";
+
+  constructor(readonly idleMs: number) {
+    super(
+      `the client read nothing for ${idleMs / 1000}s; the export was abandoned to free its slot (read the response while sending)`,
+    );
+  }
+}
+
 /** The server is draining and takes no new exports. */
 export class ShuttingDownError extends ExportError {
   override readonly name = "ShuttingDownError";
@@ -133,6 +146,7 @@ export type DomainError =
   | SlotsExhaustedError
   | LimitExceededError
   | IdleTimeoutError
+  | ClientStalledError
   | ShuttingDownError
   | RequestStreamError
   | ClientCancelledError

@@ -11,6 +11,7 @@ import type { ColumnSpec, Renderer, RowBlock } from "../render/renderer.js";
 import type { Admission, SlotLease } from "./admission.js";
 import { type ChunkerOptions, chunkFile } from "./chunker.js";
 import {
+  ClientStalledError,
   ExportError,
   InternalExportError,
   InvalidRequestError,
@@ -45,6 +46,8 @@ export interface ExportCall {
   transportOutcome(cause: unknown): ExportOutcome;
   /** True once the client has reset the stream. */
   clientGone(): boolean;
+  /** Ends the call at once, without waiting for the client. */
+  abandon(): void;
 }
 
 const OUTCOME_OF_KIND: Readonly<Record<ExportError["kind"], ExportOutcome>> = {
@@ -52,6 +55,7 @@ const OUTCOME_OF_KIND: Readonly<Record<ExportError["kind"], ExportOutcome>> = {
   slots_exhausted: "rejected",
   limit_exceeded: "limit_exceeded",
   idle_timeout: "idle_timeout",
+  stalled: "idle_timeout",
   shutting_down: "unavailable",
   request_stream: "internal",
   cancelled: "cancelled",
@@ -187,6 +191,22 @@ export async function* runExport(
       error,
     });
   };
+  // The transport resumes this generator once a message is written; a
+  // client that reads nothing keeps it suspended, so a watchdog frees the
+  // slot (connect-node itself waits for a write without limit).
+  async function* handedOver(
+    kind: MessageInitShape<typeof ExportResponseSchema>["kind"],
+  ): AsyncGenerator<ExportResponse> {
+    const watchdog = setTimeout(() => {
+      finish("idle_timeout", new ClientStalledError(options.idleTimeoutMs));
+      call.abandon();
+    }, options.idleTimeoutMs);
+    try {
+      yield response(kind);
+    } finally {
+      clearTimeout(watchdog);
+    }
+  }
   // A client that vanishes while this generator waits on a write may leave
   // it suspended for good: account for the export on abort, not only when
   // the generator ends.
@@ -196,7 +216,7 @@ export async function* runExport(
   if (call.signal.aborted) onAbort();
 
   try {
-    yield response({
+    yield* handedOver({
       case: "header",
       value: {
         exportId,
@@ -213,12 +233,15 @@ export async function* runExport(
         bufferedBytes: chunk.data.length + file.tally.pendingBytes,
       });
       rowsReported = counts.rows;
-      yield response({ case: "chunk", value: { data: chunk.data, offset: BigInt(chunk.offset) } });
+      yield* handedOver({
+        case: "chunk",
+        value: { data: chunk.data, offset: BigInt(chunk.offset) },
+      });
     }
     // Whatever was rendered, a call that was aborted meanwhile gets its
     // status, never a summary: the client's deadline or the shutdown wins.
     if (call.signal.aborted) throw call.signal.reason;
-    yield response({
+    yield* handedOver({
       case: "summary",
       value: {
         rows: BigInt(counts.rows),

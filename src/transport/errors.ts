@@ -64,6 +64,7 @@ export function toConnectError(error: unknown): ConnectError {
         badRequest([{ field: error.field, description: error.message }]),
       ]);
     case "idle_timeout":
+    case "stalled":
       return new ConnectError(error.message, Code.DeadlineExceeded);
     case "shutting_down":
       return new ConnectError(error.message, Code.Unavailable);

@@ -8,6 +8,11 @@ import { toConnectError } from "./errors.js";
 /** The client's address and port, set per request by the server. */
 export const peerKey = createContextKey("unknown", { description: "client address" });
 
+/** Resets the call's stream at once, set per request by the server. */
+export const abandonKey = createContextKey<() => void>(() => {}, {
+  description: "reset the stream",
+});
+
 /** Whether the client has reset the stream, set per request by the server. */
 export const clientGoneKey = createContextKey<() => boolean>(() => false, {
   description: "client reset the stream",
@@ -56,6 +61,7 @@ export function createRoutes(deps: ExportDeps) {
           peer: context.values.get(peerKey),
           transportOutcome,
           clientGone: context.values.get(clientGoneKey),
+          abandon: context.values.get(abandonKey),
         };
         try {
           yield* runExport(decodedRequests(requests), call, deps);

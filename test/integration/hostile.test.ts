@@ -2,12 +2,15 @@ import { create } from "@bufbuild/protobuf";
 import { Code } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ExportRequestSchema, Format } from "../../gen/export/v1/export_pb.js";
+import { gate } from "../support/async.js";
 import { collectExport, createExportClient, type RequestInit } from "../support/connect-client.js";
+import { sample, scrape } from "../support/metrics.js";
 import { frame, frameOf, rawExport, stalledExport } from "../support/raw-grpc.js";
 import { eventually, type RunningServer, startServer } from "../support/server.js";
 import { exportMessages, generatedBatches, generatedColumns } from "../support/tables.js";
 
 const WIDTH = 4;
+const idleTimeouts = { format: "csv", outcome: "idle_timeout" };
 const request = (init: RequestInit) => create(ExportRequestSchema, init);
 const start = request({
   kind: { case: "start", value: { format: Format.CSV, columns: generatedColumns(WIDTH) } },
@@ -89,12 +92,46 @@ describe("calls that end while rows are still coming", () => {
       frameOf(start),
       ...[...generatedBatches(20_000, WIDTH, 1_000)].map((batch) => frameOf(request(batch))),
     ]);
+    const before = await scrape(running.metricsUrl);
+    const idleBefore = sample(before, "export_requests_total", idleTimeouts) ?? 0;
     await stalled.blocked;
     expect(running.server.runningExports()).toBe(1);
-    await eventually(() => running.server.runningExports() === 0, 10_000);
-    // The server ended the stream it could not write to.
+    // Other calls on the same connection keep it busy: the stalled stream
+    // must be caught all the same.
+    let checking = true;
+    const checks = (async () => {
+      while (checking) {
+        await stalled.healthCheck();
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    })();
+    const stalledAt = Date.now();
+    await eventually(() => running.server.runningExports() === 0, 5_000);
+    checking = false;
+    await checks;
+    expect(Date.now() - stalledAt).toBeLessThan(2_000);
     await eventually(() => stalled.rstCode() !== undefined);
+    const after = await scrape(running.metricsUrl);
+    expect(sample(after, "export_requests_total", idleTimeouts)).toBe(idleBefore + 1);
     stalled.close();
+    await expectHealthy();
+  });
+
+  it("a deadline passing before any row arrives ends the export then, not at the idle timeout", async () => {
+    const silent = gate();
+    const startedAt = Date.now();
+    const result = await rawExport(
+      running.port,
+      (async function* () {
+        yield frameOf(start);
+        await silent.opened;
+      })(),
+      { "grpc-timeout": "150m" },
+    );
+    silent.open();
+    expect(result.status).toBe(Code.DeadlineExceeded);
+    expect(result.message).not.toMatch(/no request message/);
+    expect(Date.now() - startedAt).toBeLessThan(450);
     await expectHealthy();
   });
 });

@@ -94,6 +94,8 @@ export interface StalledExport {
   cancel(): void;
   /** The stream's RST_STREAM code once it was reset, from either side. */
   rstCode(): number | undefined;
+  /** Calls grpc.health.v1.Health/Check on the same connection. */
+  healthCheck(): Promise<void>;
   close(): void;
 }
 
@@ -121,6 +123,19 @@ export function stalledExport(port: number, frames: Iterable<Buffer>): StalledEx
     blocked,
     cancel: () => stream.close(constants.NGHTTP2_CANCEL),
     rstCode: () => stream.rstCode,
+    healthCheck: () =>
+      new Promise<void>((resolve, reject) => {
+        const check = session.request({
+          ":method": "POST",
+          ":path": "/grpc.health.v1.Health/Check",
+          "content-type": "application/grpc+proto",
+          te: "trailers",
+        });
+        check.on("error", reject);
+        check.on("data", () => {});
+        check.on("close", () => resolve());
+        check.end(frame(new Uint8Array()));
+      }),
     close: () => session.destroy(),
   };
 }

@@ -9,7 +9,7 @@ import { runExport } from "../../src/export/service.js";
 import { createCsvRenderer } from "../../src/render/csv.js";
 import type { Renderer } from "../../src/render/renderer.js";
 
-function harness(pdf: Renderer) {
+function harness(pdf: Renderer = createCsvRenderer()) {
   const admission = createAdmission({ limit: 1, retryAfterMs: 1_000 });
   const finished: ExportFinished[] = [];
   const observer: ExportObserver = {
@@ -24,18 +24,20 @@ function harness(pdf: Renderer) {
     renderers: { csv: createCsvRenderer(), pdf },
     observer,
   };
+  const abort = new AbortController();
   const call = {
-    signal: new AbortController().signal,
+    signal: abort.signal,
     peer: "test",
-    transportOutcome: () => "cancelled" as const,
+    transportOutcome: () => "deadline" as const,
     clientGone: () => false,
+    abandon: () => {},
   };
-  return { admission, finished, deps, call };
+  return { admission, finished, deps, call, abort };
 }
 
-async function* requests() {
+async function* requests(format = Format.PDF) {
   yield create(ExportRequestSchema, {
-    kind: { case: "start", value: { format: Format.PDF, columns: [{ key: "a" }] } },
+    kind: { case: "start", value: { format, columns: [{ key: "a" }] } },
   });
   yield create(ExportRequestSchema, {
     kind: { case: "batch", value: { rows: [{ cells: ["secret value"] }] } },
@@ -68,5 +70,24 @@ describe("runExport", () => {
     );
     expect(admission.inUse()).toBe(0);
     expect(finished).toEqual([expect.objectContaining({ outcome: "internal", rows: 1 })]);
+  });
+
+  it("sends no summary when the call is aborted after the last chunk", async () => {
+    const { admission, finished, deps, call, abort } = harness();
+    const deadline = new Error("deadline passed");
+    const kinds: string[] = [];
+    const error = await (async () => {
+      for await (const response of runExport(requests(Format.CSV), call, deps)) {
+        kinds.push(response.kind.case ?? "");
+        if (response.kind.case === "chunk") abort.abort(deadline);
+      }
+    })().then(
+      () => undefined,
+      (caught: unknown) => caught,
+    );
+    expect(kinds).toEqual(["header", "chunk"]);
+    expect(error).toBe(deadline);
+    expect(admission.inUse()).toBe(0);
+    expect(finished).toEqual([expect.objectContaining({ outcome: "deadline", rows: 1 })]);
   });
 });
