@@ -1,5 +1,4 @@
 import {
-  constants,
   createServer as createHttp2Server,
   type Http2ServerRequest,
   type ServerHttp2Session,
@@ -20,6 +19,11 @@ import { registerReflection } from "./ops/reflection.js";
 import { createSideServer } from "./ops/side-server.js";
 import { createCsvRenderer } from "./render/csv.js";
 import { createPdfRenderer } from "./render/pdf.js";
+import {
+  abandonStream,
+  clientResetStream,
+  stopUnreadRequestAfterAnswer,
+} from "./transport/http2-stream.js";
 import { abandonKey, clientGoneKey, createRoutes, peerKey } from "./transport/routes.js";
 
 /**
@@ -112,34 +116,13 @@ export function createServer(config: Config, deps: ServerDeps): ExportServer {
           peerKey,
           `${request.socket.remoteAddress ?? "unknown"}:${request.socket.remotePort ?? 0}`,
         )
-        .set(clientGoneKey, () => {
-          const { rstCode } = (request as Http2ServerRequest).stream;
-          return (
-            request.aborted || (rstCode !== undefined && rstCode !== constants.NGHTTP2_NO_ERROR)
-          );
-        })
-        .set(abandonKey, () => {
-          (request as Http2ServerRequest).stream.close(constants.NGHTTP2_CANCEL);
-        }),
+        .set(clientGoneKey, () => clientResetStream(request as Http2ServerRequest))
+        .set(abandonKey, () => abandonStream(request as Http2ServerRequest)),
   });
   const server = createHttp2Server(
     { settings: { maxConcurrentStreams: MAX_STREAMS_PER_CONNECTION } },
     (request, response) => {
-      // A handler may answer before reading the whole request (bad input, a
-      // message over the size limit). Reset the request side then, as gRPC
-      // servers do, so a client blocked on flow control is released and the
-      // stream can close. (Node sends RST_STREAM NO_ERROR only once the
-      // request side has ended, which is exactly what does not happen here.)
-      const resetUnreadRequest = () =>
-        setImmediate(() => {
-          if (!request.complete && !request.stream.closed) {
-            request.stream.close(constants.NGHTTP2_CANCEL);
-          }
-        });
-      // gRPC ends with trailers, sent from the compat layer's own listener
-      // that runs before this one; the other protocols end with the body.
-      request.stream.once("wantTrailers", resetUnreadRequest);
-      response.once("finish", resetUnreadRequest);
+      stopUnreadRequestAfterAnswer(request, response);
       handler(request, response);
     },
   );

@@ -139,3 +139,52 @@ export function stalledExport(port: number, frames: Iterable<Buffer>): StalledEx
     close: () => session.destroy(),
   };
 }
+
+export interface EarlyAnswer extends RawResult {
+  /** The RST_STREAM code the server closed the stream with. */
+  readonly rstCode: number | undefined;
+  /** Whether the client still had its side open when the answer came. */
+  readonly requestOpen: boolean;
+}
+
+/**
+ * Sends `frames` and never ends the request side: with `keepSending`, it
+ * goes on writing `filler` as fast as flow control allows. Resolves once
+ * the server has answered and closed the stream, which it must do by
+ * itself: the client would otherwise wait forever.
+ */
+export function exportAnsweredEarly(
+  port: number,
+  frames: readonly Buffer[],
+  options: { keepSending?: Buffer } = {},
+): Promise<EarlyAnswer> {
+  const { session, stream } = openExportStream(port);
+  return new Promise<EarlyAnswer>((resolve, reject) => {
+    let trailers: { status: number; message: string; requestOpen: boolean } | undefined;
+    stream.on("data", () => {});
+    stream.on("trailers", (headers) => {
+      trailers = {
+        status: Number(headers["grpc-status"]),
+        message: decodeURIComponent(String(headers["grpc-message"] ?? "")),
+        requestOpen: !stream.writableEnded,
+      };
+    });
+    stream.on("error", () => {});
+    stream.on("close", () => {
+      session.close();
+      if (!trailers) {
+        reject(new Error(`stream closed without trailers (rst ${stream.rstCode})`));
+        return;
+      }
+      resolve({ ...trailers, kinds: [], rstCode: stream.rstCode });
+    });
+    for (const chunk of frames) stream.write(chunk);
+    const filler = options.keepSending;
+    if (!filler) return;
+    const sendMore = () => {
+      while (!stream.closed && !stream.destroyed && stream.write(filler)) {}
+      if (!stream.closed && !stream.destroyed) stream.once("drain", sendMore);
+    };
+    sendMore();
+  });
+}
