@@ -17,6 +17,8 @@ export interface ExportStarted {
   readonly format: ExportFormat;
   readonly columns: number;
   readonly peer: string;
+  /** The authenticated owner; undefined when authentication is off. */
+  readonly user: string | undefined;
 }
 
 /** Sent with each chunk: the increments since the previous chunk. */
@@ -41,6 +43,7 @@ export interface ExportRefused {
   readonly outcome: ExportOutcome;
   readonly format: ExportFormat | undefined;
   readonly peer: string;
+  readonly user: string | undefined;
   readonly error: unknown;
 }
 

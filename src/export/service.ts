@@ -39,6 +39,8 @@ export interface ExportCall {
   /** Aborted when the client cancels, the deadline passes or the call ends. */
   readonly signal: AbortSignal;
   readonly peer: string;
+  /** The authenticated user; undefined when authentication is off. */
+  readonly user: string | undefined;
   /**
    * Names the outcome of a transport failure: the signal's abort reason, or
    * the cause of a RequestStreamError.
@@ -158,6 +160,7 @@ export async function* runExport(
       format: plan?.format,
       error,
       peer: call.peer,
+      user: call.user,
     });
     throw error;
   }
@@ -168,7 +171,13 @@ export async function* runExport(
   const counts: RowCounts = { rows: 0, batches: 0 };
   const renderer = deps.renderers[plan.format];
 
-  const started = { exportId, format: plan.format, columns: columns.length, peer: call.peer };
+  const started = {
+    exportId,
+    format: plan.format,
+    columns: columns.length,
+    peer: call.peer,
+    user: call.user,
+  };
   observer.started(started);
   const file = chunkFile(
     renderer.render(rowBlocks(reader, columns, options, counts), plan),

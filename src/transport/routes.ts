@@ -59,6 +59,7 @@ export function createRoutes(deps: ExportDeps) {
         const call: ExportCall = {
           signal: context.signal,
           peer: context.values.get(peerKey),
+          user: undefined,
           transportOutcome,
           clientGone: context.values.get(clientGoneKey),
           abandon: context.values.get(abandonKey),

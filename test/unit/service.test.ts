@@ -28,6 +28,7 @@ function harness(pdf: Renderer = createCsvRenderer()) {
   const call = {
     signal: abort.signal,
     peer: "test",
+    user: undefined,
     transportOutcome: () => "deadline" as const,
     clientGone: () => false,
     abandon: () => {},
