@@ -1,4 +1,5 @@
 import { type Options as StringifyOptions, stringify } from "csv-stringify/sync";
+import { escapeFormula } from "./formula.js";
 import type { Cell, CsvSettings, Renderer, RowBlock } from "./renderer.js";
 import { slicesOf } from "./slices.js";
 
@@ -7,8 +8,15 @@ const EMPTY = /^$/;
 const ROWS_PER_SLICE = 5_000;
 const UTF8_BOM = Uint8Array.of(0xef, 0xbb, 0xbf);
 
-function stringifyOptions(settings: CsvSettings): StringifyOptions {
-  return {
+/**
+ * `escapes[i]` says whether column i gets formula escaping. The escaping runs
+ * as csv-stringify's string cast, which comes before quoting, so a cell that
+ * needs quotes is quoted with its `'` inside. csv-stringify's own
+ * `escape_formulas` is not used: it prefixes `-0.75` too, so a column of
+ * amounts would read back as text.
+ */
+function stringifyOptions(settings: CsvSettings, escapes: readonly boolean[]): StringifyOptions {
+  const options: StringifyOptions = {
     delimiter: settings.delimiter,
     record_delimiter: settings.recordDelimiter,
     quoted: settings.quoteAll,
@@ -20,9 +28,14 @@ function stringifyOptions(settings: CsvSettings): StringifyOptions {
     // stay distinct for readers that care (PostgreSQL COPY does the same).
     // (`quoted_empty` would quote nulls as well.)
     quoted_match: EMPTY,
-    escape_formulas: settings.escapeFormulas,
     eof: true,
   };
+  if (settings.escapeFormulas) {
+    options.cast = {
+      string: (value, context) => (escapes[context.index] ? escapeFormula(value) : value),
+    };
+  }
+  return options;
 }
 
 /**
@@ -34,10 +47,15 @@ export function createCsvRenderer(): Renderer {
     contentType: "text/csv; charset=utf-8",
     fileExtension: "csv",
     async *render(blocks: AsyncIterable<RowBlock>, job) {
-      const options = stringifyOptions(job.csv);
+      // Values in number columns are never escaped, so a column of amounts
+      // stays numeric; titles are text whatever their column's kind.
+      const valueEscapes = job.columns.map((column) => column.kind !== "number");
+      const options = stringifyOptions(job.csv, valueEscapes);
       if (job.csv.bom) yield UTF8_BOM;
       if (job.csv.header) {
-        yield Buffer.from(stringify([job.columns.map((column) => column.title)], options));
+        const titles = job.columns.map((column) => column.title);
+        const titleEscapes = titles.map(() => true);
+        yield Buffer.from(stringify([titles], stringifyOptions(job.csv, titleEscapes)));
       }
       for await (const block of blocks) {
         for await (const slice of slicesOf(block, ROWS_PER_SLICE)) {

@@ -163,7 +163,9 @@ export type CsvOptions = Message<"export.v1.CsvOptions"> & {
 
   /**
    * Prefix cells starting with =, +, -, @, tab or CR with a single quote, so
-   * spreadsheets show them as text instead of running them as formulas.
+   * spreadsheets show them as text instead of running them as formulas;
+   * plain numbers (-0.75, +1) and cells of COLUMN_TYPE_NUMBER columns are
+   * left as they are.
    *
    * @generated from field: bool escape_formulas = 6;
    */
