@@ -22,6 +22,35 @@ export interface Config {
   /** Its bold face; the regular face when only PDF_FONT_PATH is set. */
   readonly pdfBoldFontPath: string | undefined;
   readonly logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
+  /** Bearer tokens, one `user:token` or `user:sha256:<hex>` a line; reloaded on SIGHUP or change. */
+  readonly authTokensFile: string | undefined;
+  /** The same entries, comma-separated, for environments without a file. */
+  readonly authTokens: string | undefined;
+  /** gRPC services callable without a token when authentication is on. */
+  readonly authOpenServices: readonly ("health" | "reflection")[];
+  /** Exports one user may run at once; 0 for no per-user limit. */
+  readonly maxConcurrentExportsPerUser: number;
+  /** Distinct `user` label values in metrics; later users share the label `other`. */
+  readonly metricsMaxUsers: number;
+  /** PEM certificate chain and key: serve TLS instead of h2c. */
+  readonly tlsCertFile: string | undefined;
+  readonly tlsKeyFile: string | undefined;
+  /** PEM CA bundle: require client certificates signed by it (mutual TLS). */
+  readonly tlsClientCaFile: string | undefined;
+  /** Longest an export may run, start to summary. */
+  readonly maxExportDurationMs: number;
+  /** Most rows one export may carry. */
+  readonly maxExportRows: number;
+  /** Largest file one export may produce, in bytes. */
+  readonly maxExportBytes: number;
+  /** Concurrent streams one HTTP/2 connection may hold (SETTINGS_MAX_CONCURRENT_STREAMS). */
+  readonly maxStreamsPerConnection: number;
+  /** Client connections the server holds at once. */
+  readonly maxConnections: number;
+  /** How often the server pings each connection; 0 turns pings off. */
+  readonly keepaliveIntervalMs: number;
+  /** A connection whose ping goes unanswered this long is closed. */
+  readonly keepaliveTimeoutMs: number;
 }
 
 interface Setting {
@@ -46,6 +75,38 @@ function optionalFile(): Pick<Setting, "expected" | "schema"> {
       .string()
       .refine((path) => path === "" || (/\.(ttf|otf)$/i.test(path) && isReadableFile(path)))
       .transform((path) => (path === "" ? undefined : path)),
+  };
+}
+
+function optionalReadableFile(what: string): Pick<Setting, "expected" | "schema"> {
+  return {
+    expected: `empty, or the path of a readable ${what}`,
+    schema: z
+      .string()
+      .refine((path) => path === "" || isReadableFile(path))
+      .transform((path) => (path === "" ? undefined : path)),
+  };
+}
+
+function optionalText(): Pick<Setting, "expected" | "schema"> {
+  return {
+    expected: "any text, or empty",
+    schema: z.string().transform((text) => (text === "" ? undefined : text)),
+  };
+}
+
+function setOf<const T extends readonly [string, ...string[]]>(values: T) {
+  return {
+    expected: `a comma-separated list of ${values.join(", ")}, or empty`,
+    schema: z
+      .string()
+      .transform((list) =>
+        list
+          .split(",")
+          .map((item) => item.trim())
+          .filter((item) => item !== ""),
+      )
+      .pipe(z.array(z.enum(values))),
   };
 }
 
@@ -93,6 +154,53 @@ const SETTINGS = {
     env: "LOG_LEVEL",
     fallback: "info",
     ...oneOf(["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const),
+  },
+  authTokensFile: { env: "AUTH_TOKENS_FILE", fallback: "", ...optionalReadableFile("tokens file") },
+  authTokens: { env: "AUTH_TOKENS", fallback: "", ...optionalText() },
+  authOpenServices: {
+    env: "AUTH_OPEN_SERVICES",
+    fallback: "health,reflection",
+    ...setOf(["health", "reflection"] as const),
+  },
+  maxConcurrentExportsPerUser: {
+    env: "MAX_CONCURRENT_EXPORTS_PER_USER",
+    fallback: "0",
+    ...integer(0, 10_000),
+  },
+  metricsMaxUsers: { env: "METRICS_MAX_USERS", fallback: "50", ...integer(0, 10_000) },
+  tlsCertFile: { env: "TLS_CERT_FILE", fallback: "", ...optionalReadableFile("PEM file") },
+  tlsKeyFile: { env: "TLS_KEY_FILE", fallback: "", ...optionalReadableFile("PEM file") },
+  tlsClientCaFile: { env: "TLS_CLIENT_CA_FILE", fallback: "", ...optionalReadableFile("PEM file") },
+  maxExportDurationMs: {
+    env: "MAX_EXPORT_DURATION_MS",
+    fallback: String(3_600_000),
+    ...integer(1_000, 7 * 86_400_000),
+  },
+  maxExportRows: {
+    env: "MAX_EXPORT_ROWS",
+    fallback: String(100_000_000),
+    ...integer(1, Number.MAX_SAFE_INTEGER),
+  },
+  maxExportBytes: {
+    env: "MAX_EXPORT_BYTES",
+    fallback: String(16 * 1024 * MiB),
+    ...integer(1024, Number.MAX_SAFE_INTEGER),
+  },
+  maxStreamsPerConnection: {
+    env: "MAX_STREAMS_PER_CONNECTION",
+    fallback: "100",
+    ...integer(1, 10_000),
+  },
+  maxConnections: { env: "MAX_CONNECTIONS", fallback: "1000", ...integer(1, 1_000_000) },
+  keepaliveIntervalMs: {
+    env: "KEEPALIVE_INTERVAL_MS",
+    fallback: "30000",
+    ...integer(0, 3_600_000),
+  },
+  keepaliveTimeoutMs: {
+    env: "KEEPALIVE_TIMEOUT_MS",
+    fallback: "10000",
+    ...integer(100, 3_600_000),
   },
 } satisfies Record<keyof Config, Setting>;
 
@@ -143,6 +251,12 @@ export function loadConfig(
         `${setting.env} (--${flagOf(key)}) must be ${setting.expected}, got ${JSON.stringify(raw)}`,
       );
     }
+  }
+  if ((values.tlsCertFile === undefined) !== (values.tlsKeyFile === undefined)) {
+    problems.push("TLS_CERT_FILE and TLS_KEY_FILE must be set together");
+  }
+  if (values.tlsClientCaFile !== undefined && values.tlsCertFile === undefined) {
+    problems.push("TLS_CLIENT_CA_FILE needs TLS_CERT_FILE and TLS_KEY_FILE");
   }
   if (problems.length > 0)
     throw new ConfigError(`invalid configuration:\n  ${problems.join("\n  ")}`);

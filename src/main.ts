@@ -1,3 +1,4 @@
+import { TokenListError } from "./auth/tokens.js";
 import { ConfigError, loadConfig } from "./config.js";
 import { createLogger } from "./ops/logging.js";
 import { createServer } from "./server.js";
@@ -12,7 +13,14 @@ try {
 }
 
 const logger = createLogger(config.logLevel);
-const server = createServer(config, { logger });
+let server: ReturnType<typeof createServer>;
+try {
+  server = createServer(config, { logger });
+} catch (error) {
+  if (!(error instanceof TokenListError)) throw error;
+  process.stderr.write(`export-at-scale: ${error.message}\n`);
+  process.exit(2);
+}
 const address = await server.listen();
 logger.info(
   {
@@ -20,9 +28,13 @@ logger.info(
     port: address.port,
     metricsPort: server.metricsPort(),
     maxConcurrentExports: config.maxConcurrentExports,
+    tls: config.tlsCertFile === undefined ? "off" : config.tlsClientCaFile ? "mutual" : "on",
+    authentication: config.authTokensFile !== undefined || config.authTokens !== undefined,
   },
-  "export service listening (gRPC, gRPC-Web and Connect over h2c)",
+  `export service listening (gRPC, gRPC-Web and Connect over ${config.tlsCertFile ? "TLS" : "h2c"})`,
 );
+
+process.on("SIGHUP", () => server.reloadTokens());
 
 let stopping = false;
 for (const signal of ["SIGINT", "SIGTERM"] as const) {

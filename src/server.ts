@@ -1,40 +1,41 @@
-import {
-  createServer as createHttp2Server,
-  type Http2ServerRequest,
-  type ServerHttp2Session,
-} from "node:http2";
+import type { Http2ServerRequest } from "node:http2";
 import type { AddressInfo } from "node:net";
 import { Code, ConnectError, type ConnectRouter, createContextValues } from "@connectrpc/connect";
 import { compressionGzip, connectNodeAdapter } from "@connectrpc/connect-node";
 import type { Logger } from "pino";
 import { ExportService } from "../gen/export/v1/export_pb.js";
 import { file_google_rpc_error_details } from "../gen/google/rpc/error_details_pb.js";
+import { createTokenStore } from "./auth/tokens.js";
 import type { Config } from "./config.js";
 import { createAdmission } from "./export/admission.js";
 import type { ExportObserver } from "./export/observer.js";
-import { createHealth } from "./ops/health.js";
+import { createExportStatus } from "./ops/export-status.js";
+import { createHealth, HealthService } from "./ops/health.js";
 import { createLoggingObserver } from "./ops/logging.js";
 import { createExportMetrics } from "./ops/metrics.js";
-import { registerReflection } from "./ops/reflection.js";
+import { REFLECTION_SERVICES, registerReflection } from "./ops/reflection.js";
 import { createSideServer } from "./ops/side-server.js";
 import { createCsvRenderer } from "./render/csv.js";
 import { createPdfRenderer } from "./render/pdf.js";
+import { createAuthInterceptor } from "./transport/auth.js";
+import { abandonKey, clientGoneKey, peerKey, refusalKey, userKey } from "./transport/context.js";
 import {
   abandonStream,
   clientResetStream,
   stopUnreadRequestAfterAnswer,
 } from "./transport/http2-stream.js";
-import { abandonKey, clientGoneKey, createRoutes, peerKey } from "./transport/routes.js";
-
-/**
- * Streams one connection may hold open. Streams waiting for their start
- * message take no slot, so without a cap one connection could open millions.
- */
-const MAX_STREAMS_PER_CONNECTION = 100;
+import { createListener } from "./transport/listener.js";
+import { createRoutes } from "./transport/routes.js";
 
 export interface ServerDeps {
   readonly logger: Logger;
 }
+
+/** The services AUTH_OPEN_SERVICES can leave open, by their setting's name. */
+const OPENABLE_SERVICES = {
+  health: [HealthService.typeName],
+  reflection: REFLECTION_SERVICES,
+} as const;
 
 export interface ExportServer {
   /** Starts listening; resolves with the bound address (port 0 picks one). */
@@ -43,6 +44,8 @@ export interface ExportServer {
   runningExports(): number;
   /** The bound port of the side HTTP server (/metrics, /healthz, /readyz), once listening. */
   metricsPort(): number;
+  /** Re-reads AUTH_TOKENS_FILE (SIGHUP). */
+  reloadTokens(): void;
   /**
    * Stops taking exports, lets running ones finish for up to
    * `shutdownGraceMs`, then cancels the rest and closes every connection.
@@ -67,26 +70,59 @@ function fanOut(observers: readonly ExportObserver[]): ExportObserver {
   };
 }
 
-/** Wires the services onto an HTTP/2 (h2c) server; nothing listens yet. */
+/** Wires the services onto an HTTP/2 server (h2c, or TLS); nothing listens yet. */
 export function createServer(config: Config, deps: ServerDeps): ExportServer {
   const admission = createAdmission({
     limit: config.maxConcurrentExports,
+    perUserLimit: config.maxConcurrentExportsPerUser,
     retryAfterMs: config.retryAfterMs,
   });
   const shutdown = new AbortController();
   const metrics = createExportMetrics({
     slotsLimit: config.maxConcurrentExports,
+    maxUserLabels: config.metricsMaxUsers,
     running: () => admission.inUse(),
   });
   const health = createHealth({ services: [ExportService.typeName] });
   let closing = false;
+  const exportStatus = createExportStatus({
+    slotsLimit: config.maxConcurrentExports,
+    slotsInUse: () => admission.inUse(),
+    draining: () => closing,
+  });
   const side = createSideServer({
     host: config.host,
     port: config.metricsPort,
     registry: metrics.registry,
     ready: () => !closing,
+    status: exportStatus.report,
   });
   let sidePort: number | undefined;
+  const observer = fanOut([createLoggingObserver(deps.logger), metrics, exportStatus]);
+  const tokens = createTokenStore({
+    file: config.authTokensFile,
+    inline: config.authTokens,
+    onReloaded: (count) => deps.logger.info({ tokens: count }, "authentication tokens reloaded"),
+    onReloadError: (error) =>
+      deps.logger.error(
+        { reason: error.message },
+        "authentication tokens not reloaded; the previous ones stay in force",
+      ),
+  });
+  const auth = createAuthInterceptor({
+    tokens,
+    openServices: new Set(config.authOpenServices.flatMap((name) => OPENABLE_SERVICES[name])),
+    refused: (service, peer, error) => {
+      if (service !== ExportService.typeName) return;
+      observer.refused({
+        outcome: "unauthenticated",
+        format: undefined,
+        peer,
+        user: undefined,
+        error,
+      });
+    },
+  });
   const exportRoutes = createRoutes({
     options: config,
     admission,
@@ -97,7 +133,7 @@ export function createServer(config: Config, deps: ServerDeps): ExportServer {
         boldFontPath: config.pdfBoldFontPath,
       }),
     },
-    observer: fanOut([createLoggingObserver(deps.logger), metrics]),
+    observer,
   });
   const routes = (router: ConnectRouter) => {
     exportRoutes(router);
@@ -106,6 +142,7 @@ export function createServer(config: Config, deps: ServerDeps): ExportServer {
   };
   const handler = connectNodeAdapter({
     routes,
+    interceptors: [auth],
     // Compressing 64 KiB chunks halves loopback throughput; off unless asked.
     acceptCompression: config.compression === "gzip" ? [compressionGzip] : [],
     readMaxBytes: config.maxMessageBytes,
@@ -116,21 +153,16 @@ export function createServer(config: Config, deps: ServerDeps): ExportServer {
           peerKey,
           `${request.socket.remoteAddress ?? "unknown"}:${request.socket.remotePort ?? 0}`,
         )
+        .set(userKey, listener.certificateUser(request as Http2ServerRequest))
+        .set(refusalKey, listener.refusal(request as Http2ServerRequest))
         .set(clientGoneKey, () => clientResetStream(request as Http2ServerRequest))
         .set(abandonKey, () => abandonStream(request as Http2ServerRequest)),
   });
-  const server = createHttp2Server(
-    { settings: { maxConcurrentStreams: MAX_STREAMS_PER_CONNECTION } },
-    (request, response) => {
-      stopUnreadRequestAfterAnswer(request, response);
-      handler(request, response);
-    },
-  );
-  const sessions = new Set<ServerHttp2Session>();
-  server.on("session", (session) => {
-    sessions.add(session);
-    session.once("close", () => sessions.delete(session));
+  const listener = createListener(config, (request, response) => {
+    stopUnreadRequestAfterAnswer(request, response);
+    handler(request, response);
   });
+  const { server, sessions } = listener;
 
   return {
     listen() {
@@ -151,6 +183,7 @@ export function createServer(config: Config, deps: ServerDeps): ExportServer {
       });
     },
     runningExports: () => admission.inUse(),
+    reloadTokens: () => tokens.reload(),
     metricsPort() {
       if (sidePort === undefined) throw new Error("the side port is known once listen() resolved");
       return sidePort;
@@ -177,6 +210,7 @@ export function createServer(config: Config, deps: ServerDeps): ExportServer {
       }, config.shutdownGraceMs);
       await closed;
       clearTimeout(cutOff);
+      tokens.close();
       await side.close();
     },
   };

@@ -13,7 +13,9 @@ export interface FieldViolation {
 export type ExportErrorKind =
   | "invalid_argument"
   | "slots_exhausted"
+  | "user_slots_exhausted"
   | "limit_exceeded"
+  | "unauthenticated"
   | "idle_timeout"
   | "stalled"
   | "shutting_down"
@@ -52,13 +54,33 @@ export class SlotsExhaustedError extends ExportError {
   }
 }
 
-/** A configured size limit (columns, cell length) was passed. */
+/** The user already runs as many exports as one user may. */
+export class UserSlotsExhaustedError extends ExportError {
+  override readonly name = "UserSlotsExhaustedError";
+  readonly kind = "user_slots_exhausted";
+
+  constructor(
+    readonly user: string,
+    readonly limit: number,
+    readonly retryAfterMs: number,
+  ) {
+    super(
+      `user ${user} already runs ${limit} exports, the most one user may (MAX_CONCURRENT_EXPORTS_PER_USER); retry in ${retryAfterMs / 1000}s`,
+    );
+  }
+}
+
+/**
+ * A configured limit was passed: request size (columns, cell length) or the
+ * export's own (rows, bytes, duration), or the server's connections.
+ */
 export class LimitExceededError extends ExportError {
   override readonly name = "LimitExceededError";
   readonly kind = "limit_exceeded";
 
   constructor(
-    readonly field: string,
+    /** The request field at fault; undefined when no one field is. */
+    readonly field: string | undefined,
     /** The setting's name, e.g. `max_columns`. */
     readonly limitName: string,
     readonly limit: number,
@@ -92,6 +114,12 @@ export class ClientStalledError extends ExportError {
       `the client read nothing for ${idleMs / 1000}s; the export was abandoned to free its slot (read the response while sending)`,
     );
   }
+}
+
+/** Authentication is on and the call carried no valid bearer token. */
+export class UnauthenticatedError extends ExportError {
+  override readonly name = "UnauthenticatedError";
+  readonly kind = "unauthenticated";
 }
 
 /** The server is draining and takes no new exports. */
@@ -144,7 +172,9 @@ export class InternalExportError extends ExportError {
 export type DomainError =
   | InvalidRequestError
   | SlotsExhaustedError
+  | UserSlotsExhaustedError
   | LimitExceededError
+  | UnauthenticatedError
   | IdleTimeoutError
   | ClientStalledError
   | ShuttingDownError

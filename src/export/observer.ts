@@ -6,6 +6,7 @@ export type ExportOutcome =
   | "invalid_argument"
   | "rejected"
   | "limit_exceeded"
+  | "unauthenticated"
   | "cancelled"
   | "deadline"
   | "idle_timeout"

@@ -15,6 +15,7 @@ import {
   ExportError,
   InternalExportError,
   InvalidRequestError,
+  LimitExceededError,
   RequestStreamError,
 } from "./errors.js";
 import { createMessageReader, type MessageReader } from "./input.js";
@@ -41,6 +42,8 @@ export interface ExportCall {
   readonly peer: string;
   /** The authenticated user; undefined when authentication is off. */
   readonly user: string | undefined;
+  /** Refuses the export before it starts: a server limit the transport enforces. */
+  readonly refusal: ExportError | undefined;
   /**
    * Names the outcome of a transport failure: the signal's abort reason, or
    * the cause of a RequestStreamError.
@@ -55,7 +58,9 @@ export interface ExportCall {
 const OUTCOME_OF_KIND: Readonly<Record<ExportError["kind"], ExportOutcome>> = {
   invalid_argument: "invalid_argument",
   slots_exhausted: "rejected",
+  user_slots_exhausted: "rejected",
   limit_exceeded: "limit_exceeded",
+  unauthenticated: "unauthenticated",
   idle_timeout: "idle_timeout",
   stalled: "idle_timeout",
   shutting_down: "unavailable",
@@ -125,6 +130,16 @@ async function* rowBlocks(
     }
     const position = { batchIndex, rowsBefore: counts.rows };
     const block = decodeBatch(message.kind.value, columns, position, limits);
+    const rows = counts.rows + block.length;
+    if (rows > limits.maxExportRows) {
+      throw new LimitExceededError(
+        `batch[${batchIndex}]`,
+        "max_export_rows",
+        limits.maxExportRows,
+        rows,
+        `the export passed ${limits.maxExportRows} rows, the most one export may carry (MAX_EXPORT_ROWS); split it into smaller exports`,
+      );
+    }
     counts.batches++;
     counts.rows += block.length;
     if (block.length > 0) yield block;
@@ -143,16 +158,21 @@ export async function* runExport(
   deps: ExportDeps,
 ): AsyncGenerator<ExportResponse> {
   const { options, admission, observer } = deps;
+  // Aborted by the transport (cancel, deadline, shutdown) or by the
+  // export's own duration limit; either ends reading at once.
+  const overTime = new AbortController();
+  const signal = AbortSignal.any([call.signal, overTime.signal]);
   const reader = createMessageReader(requests, {
     idleMs: options.idleTimeoutMs,
-    signal: call.signal,
+    signal,
     clientGone: call.clientGone,
   });
   let plan: ExportPlan | undefined;
   let lease: SlotLease;
   try {
+    if (call.refusal) throw call.refusal;
     plan = validateStart(await readStart(reader), options, new Date());
-    lease = admission.acquire();
+    lease = admission.acquire(call.user);
   } catch (error) {
     reader.return();
     observer.refused({
@@ -185,9 +205,22 @@ export async function* runExport(
   );
   let rowsReported = 0;
   let reported = false;
+  const durationLimit = setTimeout(() => {
+    const limit = options.maxExportDurationMs;
+    overTime.abort(
+      new LimitExceededError(
+        undefined,
+        "max_export_duration_ms",
+        limit,
+        Math.round(performance.now() - startedAt),
+        `the export ran longer than ${limit / 1000}s, the most one export may (MAX_EXPORT_DURATION_MS); split it into smaller exports`,
+      ),
+    );
+  }, options.maxExportDurationMs);
   const finish = (outcome: ExportOutcome, error?: unknown) => {
     if (reported) return;
     reported = true;
+    clearTimeout(durationLimit);
     lease.release();
     call.signal.removeEventListener("abort", onAbort);
     reader.return();
@@ -234,6 +267,16 @@ export async function* runExport(
       },
     });
     for await (const chunk of file.chunks) {
+      const bytes = chunk.offset + chunk.data.length;
+      if (bytes > options.maxExportBytes) {
+        throw new LimitExceededError(
+          undefined,
+          "max_export_bytes",
+          options.maxExportBytes,
+          bytes,
+          `the file grew past ${options.maxExportBytes} bytes, the most one export may produce (MAX_EXPORT_BYTES); split it into smaller exports`,
+        );
+      }
       observer.progress({
         exportId,
         format: plan.format,
@@ -249,7 +292,7 @@ export async function* runExport(
     }
     // Whatever was rendered, a call that was aborted meanwhile gets its
     // status, never a summary: the client's deadline or the shutdown wins.
-    if (call.signal.aborted) throw call.signal.reason;
+    if (signal.aborted) throw signal.reason;
     yield* handedOver({
       case: "summary",
       value: {

@@ -7,6 +7,8 @@ import {
   Health as HealthService,
 } from "../../gen/grpc/health/v1/health_pb.js";
 
+export { HealthService };
+
 export interface HealthOptions {
   /**
    * Fully qualified names of the services to report, each SERVING at first.

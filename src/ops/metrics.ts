@@ -1,5 +1,6 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
-import type { ExportObserver, ExportOutcome } from "../export/observer.js";
+import { UserSlotsExhaustedError } from "../export/errors.js";
+import type { ExportObserver, ExportOutcome, ExportRefused } from "../export/observer.js";
 import type { ExportFormat } from "../export/validation.js";
 
 /**
@@ -31,6 +32,7 @@ const OUTCOMES: readonly ExportOutcome[] = [
   "invalid_argument",
   "rejected",
   "limit_exceeded",
+  "unauthenticated",
   "cancelled",
   "deadline",
   "idle_timeout",
@@ -45,16 +47,60 @@ const MISNAMED_DEFAULT_METRICS = [
 ] as const;
 
 /** Why an export was turned away before it started, as `export_rejected_total` names it. */
-export type RejectReason = "slots_exhausted" | "shutting_down";
+export type RejectReason =
+  | "slots_exhausted"
+  | "user_slots_exhausted"
+  | "shutting_down"
+  | "unauthenticated";
 
-const REJECT_REASON_OF: Partial<Record<ExportOutcome, RejectReason>> = {
-  rejected: "slots_exhausted",
-  unavailable: "shutting_down",
-};
+const REJECT_REASONS: readonly RejectReason[] = [
+  "slots_exhausted",
+  "user_slots_exhausted",
+  "shutting_down",
+  "unauthenticated",
+];
+
+function rejectReasonOf(event: ExportRefused): RejectReason | undefined {
+  switch (event.outcome) {
+    case "rejected":
+      return event.error instanceof UserSlotsExhaustedError
+        ? "user_slots_exhausted"
+        : "slots_exhausted";
+    case "unavailable":
+      return "shutting_down";
+    case "unauthenticated":
+      return "unauthenticated";
+    default:
+      return undefined;
+  }
+}
+
+/** The `user` label of exports whose caller is not authenticated. */
+export const ANONYMOUS_USER = "anonymous";
+/** The `user` label shared by users past `METRICS_MAX_USERS`. */
+export const OTHER_USERS = "other";
+
+/**
+ * Bounds the `user` label: the first `max` users seen keep their own
+ * series, later ones share `other`, so a flood of users (or of bad
+ * tokens' users) cannot grow the metrics without end.
+ */
+function createUserLabels(max: number): (user: string | undefined) => string {
+  const labelled = new Set<string>();
+  return (user) => {
+    if (user === undefined) return ANONYMOUS_USER;
+    if (labelled.has(user)) return user;
+    if (labelled.size >= max) return OTHER_USERS;
+    labelled.add(user);
+    return user;
+  };
+}
 
 export interface ExportMetricsOptions {
   /** The configured number of export slots, exported as `export_slots_limit`. */
   readonly slotsLimit: number;
+  /** Distinct `user` label values before later users share `other` (METRICS_MAX_USERS). */
+  readonly maxUserLabels: number;
   /** Exports holding a slot now, read at each scrape (the admission's count). */
   readonly running: () => number;
   /**
@@ -86,8 +132,8 @@ export function createExportMetrics(options: ExportMetricsOptions): ExportMetric
 
   const requests = new Counter({
     name: "export_requests_total",
-    help: "Export streams that ended, by format and outcome (ok or the failure reason; format unknown when the start message was not valid).",
-    labelNames: ["format", "outcome"] as const,
+    help: "Export streams that ended, by format, outcome (ok or the failure reason; format unknown when the start message was not valid) and user (anonymous without authentication; other past METRICS_MAX_USERS).",
+    labelNames: ["format", "outcome", "user"] as const,
     registers,
   });
   const duration = new Histogram({
@@ -111,7 +157,7 @@ export function createExportMetrics(options: ExportMetricsOptions): ExportMetric
   });
   const rejected = new Counter({
     name: "export_rejected_total",
-    help: "Exports turned away before they started: slots_exhausted (every slot taken) or shutting_down.",
+    help: "Exports turned away before they started: slots_exhausted (every slot taken), user_slots_exhausted (the user's share taken), shutting_down or unauthenticated.",
     labelNames: ["reason"] as const,
     registers,
   });
@@ -156,9 +202,10 @@ export function createExportMetrics(options: ExportMetricsOptions): ExportMetric
     bytesTotal.inc({ format }, 0);
   }
   for (const format of [...FORMATS, "unknown"]) {
-    for (const outcome of OUTCOMES) requests.inc({ format, outcome }, 0);
+    for (const outcome of OUTCOMES) requests.inc({ format, outcome, user: ANONYMOUS_USER }, 0);
   }
-  for (const reason of Object.values(REJECT_REASON_OF)) rejected.inc({ reason }, 0);
+  for (const reason of REJECT_REASONS) rejected.inc({ reason }, 0);
+  const userLabel = createUserLabels(options.maxUserLabels);
 
   return {
     registry,
@@ -171,7 +218,7 @@ export function createExportMetrics(options: ExportMetricsOptions): ExportMetric
     },
     finished(event) {
       bufferedByExport.delete(event.exportId);
-      requests.inc({ format: event.format, outcome: event.outcome });
+      requests.inc({ format: event.format, outcome: event.outcome, user: userLabel(event.user) });
       if (event.outcome === "ok") {
         duration.observe(
           { format: event.format, size_class: sizeClassOf(event.rows) },
@@ -180,8 +227,12 @@ export function createExportMetrics(options: ExportMetricsOptions): ExportMetric
       }
     },
     refused(event) {
-      requests.inc({ format: event.format ?? "unknown", outcome: event.outcome });
-      const reason = REJECT_REASON_OF[event.outcome];
+      requests.inc({
+        format: event.format ?? "unknown",
+        outcome: event.outcome,
+        user: userLabel(event.user),
+      });
+      const reason = rejectReasonOf(event);
       if (reason) rejected.inc({ reason });
     },
   };

@@ -17,6 +17,12 @@ import {
   ServerReflection as ServerReflectionV1alpha,
 } from "../../gen/grpc/reflection/v1alpha/reflection_pb.js";
 
+/** The reflection services' fully qualified names, both versions. */
+export const REFLECTION_SERVICES = [
+  ServerReflectionV1.typeName,
+  ServerReflectionV1alpha.typeName,
+] as const;
+
 export interface ReflectionOptions {
   /**
    * Files to serve beyond those of the registered services, e.g. the

@@ -1,6 +1,7 @@
 import { createServer as createHttpServer, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Registry } from "prom-client";
+import type { ExportStatusReport } from "./export-status.js";
 
 export interface SideServerOptions {
   /** Address to bind, like the gRPC port's. */
@@ -11,6 +12,8 @@ export interface SideServerOptions {
   readonly registry: Registry;
   /** `GET /readyz` answers 200 while this holds and 503 otherwise. */
   readonly ready: () => boolean;
+  /** Served at `GET /export/status` as JSON: what is running now. */
+  readonly status: () => ExportStatusReport;
 }
 
 export interface SideServer {
@@ -34,7 +37,8 @@ function send(response: ServerResponse, status: number, body: string, contentTyp
  * - `GET /metrics`: the server's prom-client registry;
  * - `GET /healthz`: 200 while the process is up (liveness);
  * - `GET /readyz`: 200 while the server takes exports, 503 once shutdown
- *   has begun (readiness).
+ *   has begun (readiness);
+ * - `GET /export/status`: the running exports, as JSON.
  */
 export function createSideServer(options: SideServerOptions): SideServer {
   const server = createHttpServer((request, response) => {
@@ -53,6 +57,14 @@ export function createSideServer(options: SideServerOptions): SideServer {
         return;
       case "/healthz":
         send(response, 200, "ok\n");
+        return;
+      case "/export/status":
+        send(
+          response,
+          200,
+          `${JSON.stringify(options.status())}\n`,
+          "application/json; charset=utf-8",
+        );
         return;
       case "/readyz":
         if (options.ready()) send(response, 200, "ready\n");

@@ -14,6 +14,7 @@ export const ERROR_DOMAIN = "export.v1";
 /** ErrorInfo reasons clients can match on. */
 export const ErrorReason = {
   slotsExhausted: "EXPORT_SLOTS_EXHAUSTED",
+  userSlotsExhausted: "EXPORT_USER_SLOTS_EXHAUSTED",
   limitExceeded: "EXPORT_LIMIT_EXCEEDED",
 } as const;
 
@@ -21,6 +22,13 @@ function badRequest(violations: readonly FieldViolation[]) {
   return {
     desc: BadRequestSchema,
     value: create(BadRequestSchema, { fieldViolations: [...violations] }),
+  };
+}
+
+function retryInfo(retryAfterMs: number) {
+  return {
+    desc: RetryInfoSchema,
+    value: create(RetryInfoSchema, { retryDelay: durationFromMs(retryAfterMs) }),
   };
 }
 
@@ -49,10 +57,15 @@ export function toConnectError(error: unknown): ConnectError {
     case "slots_exhausted":
       return new ConnectError(error.message, Code.ResourceExhausted, undefined, [
         errorInfo(ErrorReason.slotsExhausted, { limit: String(error.limit) }),
-        {
-          desc: RetryInfoSchema,
-          value: create(RetryInfoSchema, { retryDelay: durationFromMs(error.retryAfterMs) }),
-        },
+        retryInfo(error.retryAfterMs),
+      ]);
+    case "user_slots_exhausted":
+      return new ConnectError(error.message, Code.ResourceExhausted, undefined, [
+        errorInfo(ErrorReason.userSlotsExhausted, {
+          limit: String(error.limit),
+          user: error.user,
+        }),
+        retryInfo(error.retryAfterMs),
       ]);
     case "limit_exceeded":
       return new ConnectError(error.message, Code.ResourceExhausted, undefined, [
@@ -61,8 +74,12 @@ export function toConnectError(error: unknown): ConnectError {
           limit: String(error.limit),
           actual: String(error.actual),
         }),
-        badRequest([{ field: error.field, description: error.message }]),
+        ...(error.field === undefined
+          ? []
+          : [badRequest([{ field: error.field, description: error.message }])]),
       ]);
+    case "unauthenticated":
+      return new ConnectError(error.message, Code.Unauthenticated);
     case "idle_timeout":
     case "stalled":
       return new ConnectError(error.message, Code.DeadlineExceeded);

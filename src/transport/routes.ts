@@ -1,22 +1,10 @@
-import { Code, ConnectError, type ConnectRouter, createContextKey } from "@connectrpc/connect";
+import { Code, ConnectError, type ConnectRouter } from "@connectrpc/connect";
 import { ExportService } from "../../gen/export/v1/export_pb.js";
 import { InvalidRequestError } from "../export/errors.js";
 import type { ExportOutcome } from "../export/observer.js";
 import { type ExportCall, type ExportDeps, runExport } from "../export/service.js";
+import { abandonKey, clientGoneKey, peerKey, refusalKey, userKey } from "./context.js";
 import { toConnectError } from "./errors.js";
-
-/** The client's address and port, set per request by the server. */
-export const peerKey = createContextKey("unknown", { description: "client address" });
-
-/** Resets the call's stream at once, set per request by the server. */
-export const abandonKey = createContextKey<() => void>(() => {}, {
-  description: "reset the stream",
-});
-
-/** Whether the client has reset the stream, set per request by the server. */
-export const clientGoneKey = createContextKey<() => boolean>(() => false, {
-  description: "client reset the stream",
-});
 
 const OUTCOME_OF_CODE: Partial<Record<Code, ExportOutcome>> = {
   [Code.Canceled]: "cancelled",
@@ -59,7 +47,8 @@ export function createRoutes(deps: ExportDeps) {
         const call: ExportCall = {
           signal: context.signal,
           peer: context.values.get(peerKey),
-          user: undefined,
+          user: context.values.get(userKey),
+          refusal: context.values.get(refusalKey),
           transportOutcome,
           clientGone: context.values.get(clientGoneKey),
           abandon: context.values.get(abandonKey),

@@ -1,4 +1,6 @@
 import { readFileSync } from "node:fs";
+import { mkdtemp, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fromJsonString } from "@bufbuild/protobuf";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -47,5 +49,25 @@ describe("README", () => {
     expect(result.header.contentType).toBe("application/pdf");
     expect(result.summary.rows).toBe(2n);
     expect(result.data.subarray(0, 5).toString()).toBe("%PDF-");
+  });
+
+  it("shows a tokens file whose plain and hashed tokens the server takes", async () => {
+    const tokens = between("```text\n", "```", readme.indexOf("### Authentication"));
+    const dir = await mkdtemp(join(tmpdir(), "readme-"));
+    await writeFile(join(dir, "tokens"), tokens);
+    const guarded = await startServer({ authTokensFile: join(dir, "tokens") });
+    try {
+      const shownToken = /-H 'authorization: Bearer ([^']+)'/.exec(readme)?.[1] as string;
+      const hashedToken = /printf %s '([^']+)' \| sha256sum/.exec(readme)?.[1] as string;
+      for (const token of [shownToken, hashedToken]) {
+        const client = createExportClient(guarded.baseUrl, "grpc", { token });
+        const result = await collectExport(client, [
+          { kind: { case: "start", value: { format: 1, columns: [{ key: "id" }] } } },
+        ]);
+        expect(result.summary.rows).toBe(0n);
+      }
+    } finally {
+      await guarded.close();
+    }
   });
 });

@@ -5,7 +5,7 @@ prints one JSON object: per case, how many calls were made and which came back
 with anything other than the exact status and details expected.
 
 Usage: grpcio_client.py --target HOST:PORT --cases a,b --seconds S --max-calls N
-       [--threads T] [--token TOKEN]
+       [--threads T]
 """
 
 import argparse
@@ -92,6 +92,12 @@ CASES = {
         reason="EXPORT_SLOTS_EXHAUSTED",
         retry=True,
     ),
+    "unauthenticated": dict(
+        send=[start()],
+        keep_sending=True,
+        code=grpc.StatusCode.UNAUTHENTICATED,
+        message="authentication required: send the header `authorization: Bearer <token>`",
+    ),
     "shutting_down": dict(
         send=[start()],
         keep_sending=True,
@@ -163,11 +169,11 @@ def check_error(case, error):
     return None
 
 
-def run_case(stub, name, metadata, timeout):
+def run_case(stub, name, timeout):
     case = CASES[name]
     requests = Requests(case["send"], case.get("keep_sending", False))
     try:
-        for _ in stub.Export(iter(requests), timeout=timeout, metadata=metadata):
+        for _ in stub.Export(iter(requests), timeout=timeout):
             pass
         return "the export succeeded"
     except grpc.RpcError as error:
@@ -176,14 +182,14 @@ def run_case(stub, name, metadata, timeout):
         requests.answered.set()
 
 
-def run_export(stub, metadata, timeout, row_count):
+def run_export(stub, timeout, row_count):
     """A whole export that may be refused: the file must match its summary,
     and a refusal must be exactly RESOURCE_EXHAUSTED with its details."""
     requests = Requests([start()] + [batch(rows(100, i)) for i in range(0, row_count, 100)], False)
     requests.answered.set()
     digest, size, summary = hashlib.sha256(), 0, None
     try:
-        for response in stub.Export(iter(requests), timeout=timeout, metadata=metadata):
+        for response in stub.Export(iter(requests), timeout=timeout):
             if response.HasField("chunk"):
                 if response.chunk.offset != size:
                     return "ok", f"chunk offset {response.chunk.offset}, expected {size}"
@@ -208,11 +214,9 @@ def main():
     parser.add_argument("--max-calls", type=int, default=1000)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--rows", type=int, default=2000)
-    parser.add_argument("--token")
     parser.add_argument("--timeout", type=float, default=10)
     args = parser.parse_args()
 
-    metadata = [("authorization", f"Bearer {args.token}")] if args.token else None
     names = args.cases.split(",")
     deadline = time.monotonic() + args.seconds
     lock = threading.Lock()
@@ -243,10 +247,10 @@ def main():
             name = names[index % len(names)]
             index += 1
             if name == "exports":
-                outcome, wrong = run_export(stub, metadata, args.timeout, args.rows)
+                outcome, wrong = run_export(stub, args.timeout, args.rows)
                 record(outcome, wrong)
             else:
-                record(name, run_case(stub, name, metadata, args.timeout))
+                record(name, run_case(stub, name, args.timeout))
         channel.close()
 
     threads = [threading.Thread(target=worker) for _ in range(args.threads)]

@@ -1,5 +1,6 @@
+import type { SecureClientSessionOptions } from "node:http2";
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
-import { type Client, createClient } from "@connectrpc/connect";
+import { type Client, createClient, type Interceptor } from "@connectrpc/connect";
 import {
   createConnectTransport,
   createGrpcTransport,
@@ -18,17 +19,38 @@ export type RequestInit = MessageInitShape<typeof ExportRequestSchema>;
 
 export type ConnectProtocol = "grpc" | "grpc-web" | "connect-binary" | "connect-json";
 
-export function createExportClient(baseUrl: string, protocol: ConnectProtocol): ExportClient {
+export interface ClientOptions {
+  /** Sent as `authorization: Bearer <token>`. */
+  readonly token?: string;
+  /** TLS settings for an https baseUrl (ca, cert, key). */
+  readonly tls?: SecureClientSessionOptions;
+}
+
+export function createExportClient(
+  baseUrl: string,
+  protocol: ConnectProtocol,
+  options: ClientOptions = {},
+): ExportClient {
+  const { token, tls } = options;
+  const interceptors: Interceptor[] = token
+    ? [
+        (next) => (request) => {
+          request.header.set("authorization", `Bearer ${token}`);
+          return next(request);
+        },
+      ]
+    : [];
+  const common = { baseUrl, interceptors, ...(tls && { nodeOptions: tls }) };
   switch (protocol) {
     case "grpc":
-      return createClient(ExportService, createGrpcTransport({ baseUrl }));
+      return createClient(ExportService, createGrpcTransport(common));
     case "grpc-web":
-      return createClient(ExportService, createGrpcWebTransport({ baseUrl, httpVersion: "2" }));
+      return createClient(ExportService, createGrpcWebTransport({ ...common, httpVersion: "2" }));
     default:
       return createClient(
         ExportService,
         createConnectTransport({
-          baseUrl,
+          ...common,
           httpVersion: "2",
           useBinaryFormat: protocol === "connect-binary",
         }),

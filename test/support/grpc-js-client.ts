@@ -8,8 +8,15 @@ const PROTO_ROOT = fileURLToPath(new URL("../../proto", import.meta.url));
  * An @grpc/grpc-js client built from the .proto at run time with
  * proto-loader (protobufjs): no code shared with the server's protobuf-es.
  */
-export function createGrpcJsClient(port: number): grpc.Client & {
-  Export(options?: grpc.CallOptions): grpc.ClientDuplexStream<unknown, GrpcJsResponse>;
+export function createGrpcJsClient(
+  port: number,
+  credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure(),
+  channelOptions: grpc.ChannelOptions = {},
+): grpc.Client & {
+  Export(
+    metadata?: grpc.Metadata,
+    options?: grpc.CallOptions,
+  ): grpc.ClientDuplexStream<unknown, GrpcJsResponse>;
 } {
   const definition = protoLoader.loadSync("export/v1/export.proto", {
     includeDirs: [PROTO_ROOT],
@@ -22,7 +29,7 @@ export function createGrpcJsClient(port: number): grpc.Client & {
     export: { v1: { ExportService: grpc.ServiceClientConstructor } };
   };
   const Client = loaded.export.v1.ExportService;
-  return new Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure()) as never;
+  return new Client(`127.0.0.1:${port}`, credentials, channelOptions) as never;
 }
 
 /** A response as proto-loader decodes it (oneof name in `kind`). */
@@ -43,9 +50,10 @@ export function grpcJsExport(
   client: ReturnType<typeof createGrpcJsClient>,
   requests: readonly unknown[],
   options: grpc.CallOptions = {},
+  metadata: grpc.Metadata = new grpc.Metadata(),
 ): Promise<GrpcJsResult> {
   return new Promise((resolve, reject) => {
-    const call = client.Export(options);
+    const call = client.Export(metadata, options);
     const responses: GrpcJsResponse[] = [];
     call.on("data", (response: GrpcJsResponse) => responses.push(response));
     call.on("error", reject);

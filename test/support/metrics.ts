@@ -49,18 +49,24 @@ export function samples(text: string): Map<string, number> {
   return values;
 }
 
-/** One sample's value, labels given in the order the exposition prints them; undefined if absent. */
+/**
+ * The sum of the samples of `name` whose labels include `labels`, as a
+ * PromQL selector would pick them; undefined if none does.
+ */
 export function sample(
   text: string,
   name: string,
   labels: Record<string, string> = {},
 ): number | undefined {
-  const entries = Object.entries(labels);
-  const key =
-    entries.length === 0
-      ? name
-      : `${name}{${entries.map(([label, value]) => `${label}="${value}"`).join(",")}}`;
-  return samples(text).get(key);
+  const wanted = Object.entries(labels).map(([label, value]) => `${label}="${value}"`);
+  let sum: number | undefined;
+  for (const [key, value] of samples(text)) {
+    const brace = key.indexOf("{");
+    if ((brace < 0 ? key : key.slice(0, brace)) !== name) continue;
+    const have = new Set(brace < 0 ? [] : key.slice(brace + 1, -1).split(/,(?=\w+=")/));
+    if (wanted.every((pair) => have.has(pair))) sum = (sum ?? 0) + value;
+  }
+  return sum;
 }
 
 /** Metric family names and types from the `# TYPE` lines of a scrape. */

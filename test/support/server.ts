@@ -15,7 +15,11 @@ export interface RunningServer {
 }
 
 /** The real server on 127.0.0.1, port 0, logging nothing unless asked. */
-export async function startServer(overrides: Partial<Config> = {}): Promise<RunningServer> {
+export async function startServer(
+  overrides: Partial<Config> = {},
+  /** Collects the server's log lines (at info) when given. */
+  logLines?: string[],
+): Promise<RunningServer> {
   const config: Config = {
     ...loadConfig([], {}),
     host: "127.0.0.1",
@@ -25,7 +29,10 @@ export async function startServer(overrides: Partial<Config> = {}): Promise<Runn
     shutdownGraceMs: 2_000,
     ...overrides,
   };
-  const server = createServer(config, { logger: pino({ level: config.logLevel }) });
+  const logger = logLines
+    ? pino({ level: "info" }, { write: (line: string) => logLines.push(line) })
+    : pino({ level: config.logLevel });
+  const server = createServer(config, { logger });
   const { port } = await server.listen();
   const metricsPort = server.metricsPort();
   return {

@@ -20,6 +20,21 @@ describe("loadConfig", () => {
       pdfFontPath: undefined,
       pdfBoldFontPath: undefined,
       logLevel: "info",
+      authTokensFile: undefined,
+      authTokens: undefined,
+      authOpenServices: ["health", "reflection"],
+      maxConcurrentExportsPerUser: 0,
+      metricsMaxUsers: 50,
+      tlsCertFile: undefined,
+      tlsKeyFile: undefined,
+      tlsClientCaFile: undefined,
+      maxExportDurationMs: 3_600_000,
+      maxExportRows: 100_000_000,
+      maxExportBytes: 16 * 1024 ** 3,
+      maxStreamsPerConnection: 100,
+      maxConnections: 1000,
+      keepaliveIntervalMs: 30_000,
+      keepaliveTimeoutMs: 10_000,
     });
   });
 
@@ -55,5 +70,23 @@ describe("loadConfig", () => {
 
   it("refuses unknown flags, listing the known ones", () => {
     expect(() => loadConfig(["--prot", "1"], {})).toThrow(/Unknown option '--prot'[\s\S]*--port/);
+  });
+
+  it("checks the TLS and authentication settings together", () => {
+    expect(() =>
+      loadConfig([], {
+        TLS_CERT_FILE: "package.json",
+        TLS_CLIENT_CA_FILE: "/nonexistent.pem",
+        AUTH_OPEN_SERVICES: "health,admin",
+      }),
+    ).toThrow(
+      new ConfigError(
+        "invalid configuration:\n" +
+          '  AUTH_OPEN_SERVICES (--auth-open-services) must be a comma-separated list of health, reflection, or empty, got "health,admin"\n' +
+          '  TLS_CLIENT_CA_FILE (--tls-client-ca-file) must be empty, or the path of a readable PEM file, got "/nonexistent.pem"\n' +
+          "  TLS_CERT_FILE and TLS_KEY_FILE must be set together",
+      ),
+    );
+    expect(loadConfig([], { AUTH_OPEN_SERVICES: "" }).authOpenServices).toEqual([]);
   });
 });

@@ -10,7 +10,7 @@ import { createCsvRenderer } from "../../src/render/csv.js";
 import type { Renderer } from "../../src/render/renderer.js";
 
 function harness(pdf: Renderer = createCsvRenderer()) {
-  const admission = createAdmission({ limit: 1, retryAfterMs: 1_000 });
+  const admission = createAdmission({ limit: 1, perUserLimit: 0, retryAfterMs: 1_000 });
   const finished: ExportFinished[] = [];
   const observer: ExportObserver = {
     started() {},
@@ -29,6 +29,7 @@ function harness(pdf: Renderer = createCsvRenderer()) {
     signal: abort.signal,
     peer: "test",
     user: undefined,
+    refusal: undefined,
     transportOutcome: () => "deadline" as const,
     clientGone: () => false,
     abandon: () => {},

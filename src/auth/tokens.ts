@@ -1,0 +1,113 @@
+import { createHash, timingSafeEqual } from "node:crypto";
+import { readFileSync, unwatchFile, watchFile } from "node:fs";
+
+/** One accepted token: its owner and the SHA-256 of the token. */
+interface TokenEntry {
+  readonly user: string;
+  readonly digest: Buffer;
+}
+
+export class TokenListError extends Error {
+  override readonly name = "TokenListError";
+}
+
+const USER = /^[A-Za-z0-9._@-]{1,64}$/;
+const STORED_DIGEST = /^sha256:([0-9a-fA-F]{64})$/;
+
+function sha256(text: string): Buffer {
+  return createHash("sha256").update(text, "utf8").digest();
+}
+
+/**
+ * Parses `user:token` and `user:sha256:<hex>` entries, one a line (blank
+ * lines and `#` comments skipped). Errors name the source and line, never
+ * the token.
+ */
+export function parseTokenList(text: string, source: string): TokenEntry[] {
+  const entries: TokenEntry[] = [];
+  text.split(/\r?\n/).forEach((raw, index) => {
+    const line = raw.trim();
+    if (line === "" || line.startsWith("#")) return;
+    const where = `${source} line ${index + 1}`;
+    const colon = line.indexOf(":");
+    const user = colon < 0 ? "" : line.slice(0, colon);
+    const secret = colon < 0 ? "" : line.slice(colon + 1);
+    if (!USER.test(user)) {
+      throw new TokenListError(
+        `${where}: expected user:token or user:sha256:<hex>, with a user of 1 to 64 letters, digits or ._@-`,
+      );
+    }
+    if (secret === "") throw new TokenListError(`${where}: the token of user ${user} is empty`);
+    const stored = STORED_DIGEST.exec(secret);
+    if (secret.startsWith("sha256:") && !stored) {
+      throw new TokenListError(`${where}: a sha256: entry needs 64 hex digits`);
+    }
+    entries.push({
+      user,
+      digest: stored ? Buffer.from(stored[1] as string, "hex") : sha256(secret),
+    });
+  });
+  return entries;
+}
+
+export interface TokenStoreOptions {
+  /** A file of entries; re-read on `reload()` and when it changes. */
+  readonly file: string | undefined;
+  /** Entries separated by commas or newlines (AUTH_TOKENS). */
+  readonly inline: string | undefined;
+  /** Told when a reload failed; the previous tokens stay in force. */
+  readonly onReloadError: (error: Error) => void;
+  /** Told after a reload, with the number of tokens now accepted. */
+  readonly onReloaded: (tokens: number) => void;
+}
+
+export interface TokenStore {
+  /** False when no tokens are configured: authentication is off. */
+  readonly enabled: boolean;
+  /** The token's user, or undefined. Takes the same time whichever entry matches. */
+  authenticate(token: string): string | undefined;
+  /** Re-reads the file (SIGHUP). */
+  reload(): void;
+  /** Stops watching the file. */
+  close(): void;
+}
+
+/**
+ * The bearer tokens the server accepts. Tokens are kept only as SHA-256
+ * digests and compared with `timingSafeEqual` against every entry, so
+ * neither the time taken nor memory tells a token apart.
+ */
+export function createTokenStore(options: TokenStoreOptions): TokenStore {
+  const load = () => [
+    ...(options.inline ? parseTokenList(options.inline.replaceAll(",", "\n"), "AUTH_TOKENS") : []),
+    ...(options.file ? parseTokenList(readFileSync(options.file, "utf8"), options.file) : []),
+  ];
+  let entries = load();
+  const enabled = Boolean(options.file || options.inline);
+  const reload = () => {
+    try {
+      entries = load();
+      options.onReloaded(entries.length);
+    } catch (error) {
+      options.onReloadError(error as Error);
+    }
+  };
+  // Polling, not fs.watch: a Kubernetes secret is swapped by replacing a
+  // symlink, which an inotify watch on the old file never sees.
+  if (options.file) watchFile(options.file, { interval: 1_000, persistent: false }, reload);
+  return {
+    enabled,
+    authenticate(token) {
+      const digest = sha256(token);
+      let user: string | undefined;
+      for (const entry of entries) {
+        if (timingSafeEqual(entry.digest, digest) && user === undefined) user = entry.user;
+      }
+      return user;
+    },
+    reload,
+    close() {
+      if (options.file) unwatchFile(options.file, reload);
+    },
+  };
+}

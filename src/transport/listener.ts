@@ -1,0 +1,119 @@
+import { readFileSync } from "node:fs";
+import {
+  createServer as createH2cServer,
+  createSecureServer,
+  type Http2SecureServer,
+  type Http2Server,
+  type Http2ServerRequest,
+  type Http2ServerResponse,
+  type ServerHttp2Session,
+} from "node:http2";
+import type { TLSSocket } from "node:tls";
+import { LimitExceededError } from "../export/errors.js";
+
+export interface ListenerOptions {
+  readonly maxStreamsPerConnection: number;
+  readonly maxConnections: number;
+  readonly keepaliveIntervalMs: number;
+  readonly keepaliveTimeoutMs: number;
+  readonly tlsCertFile: string | undefined;
+  readonly tlsKeyFile: string | undefined;
+  readonly tlsClientCaFile: string | undefined;
+}
+
+export interface Listener {
+  readonly server: Http2Server | Http2SecureServer;
+  /** Open client connections. */
+  readonly sessions: ReadonlySet<ServerHttp2Session>;
+  /** Why a call on this request's connection is refused: the connection limit. */
+  refusal(request: Http2ServerRequest): LimitExceededError | undefined;
+  /** The verified client certificate's subject (mutual TLS), else undefined. */
+  certificateUser(request: Http2ServerRequest): string | undefined;
+}
+
+/**
+ * Pings a connection every `intervalMs`: traffic that keeps a long export's
+ * connection open through balancers and NATs, and a check that the peer is
+ * still there: an unanswered ping closes the connection, which cancels its
+ * exports and frees their slots.
+ */
+function keepAlive(session: ServerHttp2Session, intervalMs: number, timeoutMs: number) {
+  const timer = setInterval(() => {
+    if (session.closed || session.destroyed) return;
+    const unanswered = setTimeout(() => session.destroy(), timeoutMs);
+    const sent = session.ping((error) => {
+      clearTimeout(unanswered);
+      if (error && !session.destroyed) session.destroy();
+    });
+    if (!sent) clearTimeout(unanswered);
+  }, intervalMs);
+  session.once("close", () => clearInterval(timer));
+}
+
+/**
+ * The HTTP/2 server the Connect handler runs on: h2c by default, TLS when a
+ * certificate is configured, mutual TLS when a client CA is too; with the
+ * per-connection stream limit, the server's connection limit and keepalive.
+ */
+export function createListener(
+  options: ListenerOptions,
+  onRequest: (request: Http2ServerRequest, response: Http2ServerResponse) => void,
+): Listener {
+  const settings = { maxConcurrentStreams: options.maxStreamsPerConnection };
+  const mutualTls = options.tlsClientCaFile !== undefined;
+  const server =
+    options.tlsCertFile && options.tlsKeyFile
+      ? createSecureServer(
+          {
+            settings,
+            cert: readFileSync(options.tlsCertFile),
+            key: readFileSync(options.tlsKeyFile),
+            ...(mutualTls && {
+              ca: readFileSync(options.tlsClientCaFile as string),
+              requestCert: true,
+              rejectUnauthorized: true,
+            }),
+          },
+          onRequest,
+        )
+      : createH2cServer({ settings }, onRequest);
+
+  const sessions = new Set<ServerHttp2Session>();
+  const overLimit = new WeakSet<ServerHttp2Session>();
+  server.on("session", (session) => {
+    // A failed session is closed by Node; the error itself needs no handling.
+    session.on("error", () => {});
+    if (sessions.size >= options.maxConnections) {
+      // Answer its first call with a status naming the limit, then close
+      // the connection: a dropped socket would tell the client nothing.
+      overLimit.add(session);
+      session.once("stream", () => session.close());
+    }
+    sessions.add(session);
+    session.once("close", () => sessions.delete(session));
+    if (options.keepaliveIntervalMs > 0) {
+      keepAlive(session, options.keepaliveIntervalMs, options.keepaliveTimeoutMs);
+    }
+  });
+
+  return {
+    server,
+    sessions,
+    refusal(request) {
+      if (!overLimit.has(request.stream.session as ServerHttp2Session)) return undefined;
+      const limit = options.maxConnections;
+      return new LimitExceededError(
+        undefined,
+        "max_connections",
+        limit,
+        sessions.size,
+        `the server holds ${limit} client connections, the most it takes (MAX_CONNECTIONS); retry later or share connections`,
+      );
+    },
+    certificateUser(request) {
+      if (!mutualTls) return undefined;
+      const name = (request.socket as TLSSocket).getPeerCertificate().subject?.CN;
+      return Array.isArray(name) ? name[0] : name;
+    },
+  };
+}

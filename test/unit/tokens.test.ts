@@ -1,0 +1,90 @@
+import { createHash } from "node:crypto";
+import { mkdtemp, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { createTokenStore, parseTokenList, TokenListError } from "../../src/auth/tokens.js";
+import { eventually } from "../support/server.js";
+
+const hex = (token: string) => createHash("sha256").update(token).digest("hex");
+
+function store(inline: string, file?: string) {
+  const events: string[] = [];
+  const tokens = createTokenStore({
+    inline,
+    file,
+    onReloaded: (count) => events.push(`reloaded ${count}`),
+    onReloadError: (error) => events.push(`failed: ${error.message}`),
+  });
+  return { tokens, events };
+}
+
+describe("token list", () => {
+  it("takes plain and hashed tokens, comments and blank lines", () => {
+    const { tokens } = store(`# team tokens\n\nalice:s3cret\nbob:sha256:${hex("hunter2")}\n`);
+    expect(tokens.enabled).toBe(true);
+    expect(tokens.authenticate("s3cret")).toBe("alice");
+    expect(tokens.authenticate("hunter2")).toBe("bob");
+    expect(tokens.authenticate(`sha256:${hex("hunter2")}`)).toBeUndefined();
+    expect(tokens.authenticate("S3CRET")).toBeUndefined();
+    expect(tokens.authenticate("")).toBeUndefined();
+  });
+
+  it("reads comma-separated entries from AUTH_TOKENS", () => {
+    const { tokens } = store("alice:one,bob:two");
+    expect([tokens.authenticate("one"), tokens.authenticate("two")]).toEqual(["alice", "bob"]);
+  });
+
+  it("is off with neither a file nor inline tokens", () => {
+    expect(store("").tokens.enabled).toBe(false);
+  });
+
+  it("names the line of a bad entry and never the token", () => {
+    const bad = [
+      [
+        "ok:fine\nno colon here-topsecret",
+        "tokens line 2: expected user:token or user:sha256:<hex>",
+      ],
+      ["al ice:topsecret", "tokens line 1: expected user:token"],
+      ["alice:", "tokens line 1: the token of user alice is empty"],
+      ["alice:sha256:topsecret", "tokens line 1: a sha256: entry needs 64 hex digits"],
+    ] as const;
+    for (const [text, message] of bad) {
+      let error: unknown;
+      try {
+        parseTokenList(text, "tokens");
+      } catch (caught) {
+        error = caught;
+      }
+      expect(error).toBeInstanceOf(TokenListError);
+      expect((error as Error).message).toContain(message);
+      expect((error as Error).message).not.toContain("topsecret");
+    }
+  });
+
+  it("reloads the file on change and on reload(), keeping the old tokens if the new file is bad", async () => {
+    const file = join(await mkdtemp(join(tmpdir(), "tokens-")), "tokens");
+    await writeFile(file, "alice:one\n");
+    const { tokens, events } = store("", file);
+    try {
+      expect(tokens.authenticate("one")).toBe("alice");
+      await writeFile(file, "alice:two\n");
+      await eventually(() => tokens.authenticate("two") === "alice", 5_000);
+      expect(tokens.authenticate("one")).toBeUndefined();
+
+      await writeFile(file, "alice two\n");
+      tokens.reload();
+      expect(events.at(-1)).toBe(
+        `failed: ${file} line 1: expected user:token or user:sha256:<hex>, with a user of 1 to 64 letters, digits or ._@-`,
+      );
+      expect(tokens.authenticate("two")).toBe("alice");
+
+      await writeFile(file, `carol:sha256:${hex("three")}\n`);
+      tokens.reload();
+      expect(events.at(-1)).toBe("reloaded 1");
+      expect(tokens.authenticate("three")).toBe("carol");
+    } finally {
+      tokens.close();
+    }
+  });
+});
