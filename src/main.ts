@@ -21,19 +21,9 @@ try {
   process.stderr.write(`export-at-scale: ${error.message}\n`);
   process.exit(2);
 }
-const address = await server.listen();
-logger.info(
-  {
-    host: address.address,
-    port: address.port,
-    metricsPort: server.metricsPort(),
-    maxConcurrentExports: config.maxConcurrentExports,
-    tls: config.tlsCertFile === undefined ? "off" : config.tlsClientCaFile ? "mutual" : "on",
-    authentication: config.authTokensFile !== undefined || config.authTokens !== undefined,
-  },
-  `export service listening (gRPC, gRPC-Web and Connect over ${config.tlsCertFile ? "TLS" : "h2c"})`,
-);
-
+// Signal handlers go in before anything announces the server: a signal
+// that arrives before its handler exists takes its default action, and for
+// SIGHUP that is to end the process.
 process.on("SIGHUP", () => server.reloadTokens());
 
 let stopping = false;
@@ -54,3 +44,16 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
     );
   });
 }
+
+const address = await server.listen();
+logger.info(
+  {
+    host: address.address,
+    port: address.port,
+    metricsPort: server.metricsPort(),
+    maxConcurrentExports: config.maxConcurrentExports,
+    tls: config.tlsCertFile === undefined ? "off" : config.tlsClientCaFile ? "mutual" : "on",
+    authentication: config.authTokensFile !== undefined || config.authTokens !== undefined,
+  },
+  `export service listening (gRPC, gRPC-Web and Connect over ${config.tlsCertFile ? "TLS" : "h2c"})`,
+);
