@@ -1,4 +1,5 @@
 import { type Options as StringifyOptions, stringify } from "csv-stringify/sync";
+import { type CsvBlockWriter, createCsvBlockWriter } from "./csv-writer.js";
 import { escapeFormula } from "./formula.js";
 import type { Cell, CsvSettings, Renderer, RowBlock } from "./renderer.js";
 import { slicesOf } from "./slices.js";
@@ -9,13 +10,17 @@ const ROWS_PER_SLICE = 5_000;
 const UTF8_BOM = Uint8Array.of(0xef, 0xbb, 0xbf);
 
 /**
- * `escapes[i]` says whether column i gets formula escaping. The escaping runs
+ * csv-stringify's options for the settings, for what the fast writer does
+ * not cover. `escapes[i]` says whether column i gets formula escaping. The escaping runs
  * as csv-stringify's string cast, which comes before quoting, so a cell that
  * needs quotes is quoted with its `'` inside. csv-stringify's own
  * `escape_formulas` is not used: it prefixes `-0.75` too, so a column of
  * amounts would read back as text.
  */
-function stringifyOptions(settings: CsvSettings, escapes: readonly boolean[]): StringifyOptions {
+export function stringifyOptions(
+  settings: CsvSettings,
+  escapes: readonly boolean[],
+): StringifyOptions {
   const options: StringifyOptions = {
     delimiter: settings.delimiter,
     record_delimiter: settings.recordDelimiter,
@@ -39,9 +44,20 @@ function stringifyOptions(settings: CsvSettings, escapes: readonly boolean[]): S
 }
 
 /**
- * RFC 4180 CSV. Each block is stringified in one synchronous call: the sync
- * API renders about twice as fast as csv-stringify's stream API.
+ * The block writer for these settings: the fast writer where it covers
+ * them, else csv-stringify's sync API, one call per block.
  */
+export function csvBlockWriter(settings: CsvSettings, escapes: readonly boolean[]): CsvBlockWriter {
+  const transforms = escapes.map((escape) =>
+    settings.escapeFormulas && escape ? escapeFormula : undefined,
+  );
+  return (
+    createCsvBlockWriter(settings, transforms) ??
+    ((rows) => stringify(rows as Cell[][], stringifyOptions(settings, escapes)))
+  );
+}
+
+/** RFC 4180 CSV, rendered a block (a request batch) at a time. */
 export function createCsvRenderer(): Renderer {
   return {
     contentType: "text/csv; charset=utf-8",
@@ -49,17 +65,23 @@ export function createCsvRenderer(): Renderer {
     async *render(blocks: AsyncIterable<RowBlock>, job) {
       // Values in number columns are never escaped, so a column of amounts
       // stays numeric; titles are text whatever their column's kind.
-      const valueEscapes = job.columns.map((column) => column.kind !== "number");
-      const options = stringifyOptions(job.csv, valueEscapes);
+      const writeRows = csvBlockWriter(
+        job.csv,
+        job.columns.map((column) => column.kind !== "number"),
+      );
       if (job.csv.bom) yield UTF8_BOM;
       if (job.csv.header) {
         const titles = job.columns.map((column) => column.title);
-        const titleEscapes = titles.map(() => true);
-        yield Buffer.from(stringify([titles], stringifyOptions(job.csv, titleEscapes)));
+        yield Buffer.from(
+          csvBlockWriter(
+            job.csv,
+            titles.map(() => true),
+          )([titles]),
+        );
       }
       for await (const block of blocks) {
         for await (const slice of slicesOf(block, ROWS_PER_SLICE)) {
-          yield Buffer.from(stringify(slice as Cell[][], options));
+          yield Buffer.from(writeRows(slice));
         }
       }
     },

@@ -1,0 +1,92 @@
+import { stringify } from "csv-stringify/sync";
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { stringifyOptions } from "../../src/render/csv.js";
+import { createCsvBlockWriter } from "../../src/render/csv-writer.js";
+import { escapeFormula } from "../../src/render/formula.js";
+import type { Cell, CsvSettings } from "../../src/render/renderer.js";
+
+const SEED = Number(process.env.FC_SEED ?? 20261126);
+
+/** Characters that matter to CSV, formulas and UTF-16, mixed into ordinary text. */
+const special = fc.constantFrom(
+  '"',
+  ",",
+  ";",
+  "\t",
+  "|",
+  "\r",
+  "\n",
+  "\r\n",
+  "=",
+  "+",
+  "-",
+  "@",
+  "'",
+  " ",
+  "é",
+  "王",
+  "😀",
+  "\u0000",
+  "\uff1d",
+  "0",
+  "-0.75",
+  "1e5",
+  "_",
+);
+const cellText = fc
+  .array(fc.oneof(special, fc.string({ unit: "binary", maxLength: 4 })), { maxLength: 6 })
+  .map((parts) => parts.join(""));
+const cell: fc.Arbitrary<Cell> = fc.oneof(
+  { weight: 8, arbitrary: cellText },
+  { weight: 1, arbitrary: fc.constant(null) },
+  { weight: 1, arbitrary: fc.constant("") },
+);
+const settings: fc.Arbitrary<CsvSettings> = fc.record({
+  header: fc.boolean(),
+  delimiter: fc.constantFrom(",", ";", "\t", "|", " ", "é", "'", "=", "-"),
+  recordDelimiter: fc.constantFrom("\r\n" as const, "\n" as const),
+  quoteAll: fc.boolean(),
+  bom: fc.boolean(),
+  escapeFormulas: fc.boolean(),
+});
+
+describe("fast CSV writer", () => {
+  it("writes exactly what csv-stringify writes, for random cells and every option", () => {
+    fc.assert(
+      fc.property(
+        settings,
+        fc
+          .integer({ min: 1, max: 6 })
+          .chain((width) =>
+            fc.tuple(
+              fc.array(fc.boolean(), { minLength: width, maxLength: width }),
+              fc.array(fc.array(cell, { minLength: width, maxLength: width }), { maxLength: 8 }),
+            ),
+          ),
+        (csv, [escapes, rows]) => {
+          const transforms = escapes.map((escape) =>
+            csv.escapeFormulas && escape ? escapeFormula : undefined,
+          );
+          const fast = createCsvBlockWriter(csv, transforms);
+          expect(fast).toBeDefined();
+          const expected = rows.length === 0 ? "" : stringify(rows, stringifyOptions(csv, escapes));
+          expect(fast?.(rows)).toBe(expected);
+        },
+      ),
+      { seed: SEED, numRuns: 3_000 },
+    );
+  });
+
+  it("leaves a delimiter of two UTF-16 units to csv-stringify", () => {
+    const csv: CsvSettings = {
+      header: true,
+      delimiter: "😀",
+      recordDelimiter: "\r\n",
+      quoteAll: false,
+      bom: false,
+      escapeFormulas: false,
+    };
+    expect(createCsvBlockWriter(csv, [])).toBeUndefined();
+  });
+});
