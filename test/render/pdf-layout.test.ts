@@ -3,6 +3,7 @@
  * text into cells, measured with a simple fixed-pitch measure.
  */
 import { describe, expect, it } from "vitest";
+import { isRtlParagraph, visualRuns } from "../../src/render/pdf/bidi.js";
 import {
   allocateWidths,
   type ColumnDemand,
@@ -17,7 +18,6 @@ import {
   lastLine,
   layoutText,
   paragraphs,
-  rtlWords,
   safeCut,
 } from "../../src/render/pdf/text.js";
 import type { PdfSettings } from "../../src/render/renderer.js";
@@ -224,10 +224,86 @@ describe("cell text", () => {
     expect(lastLine("abc", true, 20, mono).text).toBe("abc…");
   });
 
-  it("orders the words of right-to-left lines for display", () => {
-    expect(rtlWords("שלום עולם")).toEqual(["עולם", "שלום"]);
-    expect(rtlWords("مرحبا بالعالم 2024")).toEqual(["2024", "بالعالم", "مرحبا"]);
-    expect(rtlWords("hello עולם")).toBeUndefined();
-    expect(rtlWords("Zürich")).toBeUndefined();
+  it("marks the lines of right-to-left paragraphs", () => {
+    expect(layoutText("שלום עולם", 500, 3, 100, mono)).toEqual([
+      { text: "שלום עולם", width: 45, rtl: true },
+    ]);
+    expect(wrapCell("Zürich")).toEqual(["Zürich"]);
+    expect(layoutText("Zürich", 500, 3, 100, mono)[0]?.rtl).toBeUndefined();
+    const lines = layoutText("שלום עולם abc\nhello עולם", 50, 3, 100, mono);
+    expect(lines.map((l) => [l.text, l.rtl])).toEqual([
+      ["שלום עולם", true],
+      ["abc", true],
+      ["hello עולם", undefined],
+    ]);
+    expect(lastLine("مرحبا بالعالم", true, 30, mono)).toEqual({
+      text: "مرحبا…",
+      width: 30,
+      rtl: true,
+    });
+  });
+});
+
+describe("bidi", () => {
+  const one = (text: string) => [{ start: 0, end: text.length, font: 0 }];
+  const runs = (text: string, rtl: boolean) =>
+    visualRuns(text, one(text), rtl).map((r) => [r.text, r.rtl ? "rtl" : "ltr"]);
+
+  it("takes a paragraph's direction from its first strong character", () => {
+    expect(isRtlParagraph("שלום world")).toBe(true);
+    expect(isRtlParagraph("123 - مرحبا")).toBe(true);
+    expect(isRtlParagraph("hello שלום")).toBe(false);
+    expect(isRtlParagraph("\u2066abc\u2069 שלום")).toBe(true);
+    expect(isRtlParagraph("Zürich 東京")).toBe(false);
+  });
+
+  it("puts the runs of a line in visual order", () => {
+    expect(runs("שלום עולם", true)).toEqual([["שלום עולם", "rtl"]]);
+    expect(runs("abc שלום def", false)).toEqual([
+      ["abc ", "ltr"],
+      ["שלום", "rtl"],
+      [" def", "ltr"],
+    ]);
+    // Numbers and Latin inside right-to-left text keep their own order.
+    expect(runs("طلب رقم 1234", true)).toEqual([
+      ["1234", "ltr"],
+      ["طلب رقم ", "rtl"],
+    ]);
+    // Digits after Latin letters count as Latin (rule W7).
+    expect(runs("שלום abc 123", true)).toEqual([
+      ["abc 123", "ltr"],
+      ["שלום ", "rtl"],
+    ]);
+    expect(runs("שלום 12 abc", true)).toEqual([
+      ["abc", "ltr"],
+      [" ", "rtl"],
+      ["12", "ltr"],
+      ["שלום ", "rtl"],
+    ]);
+  });
+
+  it("mirrors brackets in right-to-left runs", () => {
+    expect(runs("(שלום)", true)).toEqual([[")שלום(", "rtl"]]);
+    expect(runs("a (b)", false)).toEqual([["a (b)", "ltr"]]);
+  });
+
+  it("keeps surrogate pairs whole and emoji neutral", () => {
+    expect(runs("שלום 😀 עולם", true)).toEqual([["שלום 😀 עולם", "rtl"]]);
+    expect(runs("abc 😀 def", false)).toEqual([["abc 😀 def", "ltr"]]);
+  });
+
+  it("splits runs at font changes as well", () => {
+    const text = "abc 王芳 שלום";
+    const fonts = [
+      { start: 0, end: 4, font: 0 },
+      { start: 4, end: 6, font: 1 },
+      { start: 6, end: text.length, font: 0 },
+    ];
+    expect(visualRuns(text, fonts, false).map((r) => [r.text, r.font, r.rtl])).toEqual([
+      ["abc ", 0, false],
+      ["王芳", 1, false],
+      [" ", 0, false],
+      ["שלום", 0, true],
+    ]);
   });
 });

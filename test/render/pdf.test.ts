@@ -6,14 +6,14 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { bundledFontPaths } from "../../src/render/pdf/typeset.js";
+import { bundledFontPaths } from "../../src/render/pdf/fonts.js";
 import {
   createPdfRenderer,
   expectedPages,
   PDF_LAYOUT,
   pageCapacity,
   type RowShape,
-} from "../../src/render/pdf.js";
+} from "../../src/render/pdf/index.js";
 import type {
   Cell,
   ColumnKind,
@@ -22,7 +22,15 @@ import type {
   RenderJob,
   RowBlock,
 } from "../../src/render/renderer.js";
-import { pageTexts, pdffonts, pdfinfo } from "../support/pdf.js";
+import {
+  collect,
+  inBlocks,
+  pdfJob as job,
+  pageTexts,
+  pdffonts,
+  pdfinfo,
+  renderPdf,
+} from "../support/pdf.js";
 
 let dir: string;
 beforeAll(async () => {
@@ -38,38 +46,13 @@ function column(key: string, kind: ColumnKind = "text", width?: number): ColumnS
   return { key, title: key, kind, width };
 }
 
-function job(columns: readonly ColumnSpec[], pdf: Partial<PdfSettings> = {}): RenderJob {
-  return {
-    columns,
-    csv: {
-      header: true,
-      delimiter: ",",
-      recordDelimiter: "\n",
-      quoteAll: false,
-      bom: false,
-      escapeFormulas: false,
-    },
-    pdf: { title: "", pageSize: "A4", orientation: "portrait", generatedAt: undefined, ...pdf },
-  };
-}
-
-async function* inBlocks(rows: readonly (readonly Cell[])[], size = 100): AsyncGenerator<RowBlock> {
-  for (let i = 0; i < rows.length; i += size) yield rows.slice(i, i + size);
-}
-
-async function collect(chunks: AsyncIterable<Uint8Array>): Promise<Buffer> {
-  const parts: Uint8Array[] = [];
-  for await (const chunk of chunks) parts.push(chunk);
-  return Buffer.concat(parts);
-}
-
 let fileCount = 0;
 async function renderFile(
   rows: readonly (readonly Cell[])[],
   renderJob: RenderJob,
   using = renderer,
 ): Promise<{ path: string; bytes: Buffer }> {
-  const bytes = await collect(using.render(inBlocks(rows), renderJob));
+  const bytes = await renderPdf(using, rows, renderJob);
   const path = join(dir, `out-${++fileCount}.pdf`);
   await writeFile(path, bytes);
   return { path, bytes };

@@ -2,6 +2,7 @@
  * Fitting cell text into a column: cleaning, wrapping and cutting with "…".
  * Pure string work; the caller supplies the width measurement.
  */
+import { isRtlParagraph } from "./bidi.js";
 
 export const ELLIPSIS = "…";
 
@@ -11,6 +12,12 @@ export type Measure = (text: string) => number;
 export interface Line {
   readonly text: string;
   readonly width: number;
+  /** Set when the line's paragraph reads right to left (see {@link isRtlParagraph}). */
+  readonly rtl?: true;
+}
+
+function line(text: string, width: number, rtl: boolean): Line {
+  return rtl ? { text, width, rtl } : { text, width };
 }
 
 const NO_LINES: readonly Line[] = [];
@@ -147,7 +154,7 @@ export function layoutText(
     !isSpace(text.charCodeAt(text.length - 1))
   ) {
     const width = measure(text);
-    if (width <= maxWidth) return [{ text, width }];
+    if (width <= maxWidth) return [line(text, width, isRtlParagraph(text))];
   }
 
   const paras = paragraphs(text);
@@ -156,78 +163,76 @@ export function layoutText(
   const spaceWidth = measure(" ");
 
   for (let p = 0; p < paras.length; p++) {
-    const words = (paras[p] ?? "").split(SPACES);
-    let line = "";
-    let lineWidth = 0;
+    const para = paras[p] ?? "";
+    const rtl = isRtlParagraph(para);
+    const words = para.split(SPACES);
+    let current = "";
+    let currentWidth = 0;
     let w = 0;
     while (w < words.length) {
       if (lines.length === maxLines - 1) {
         // The last line allowed takes everything left, cut with "…" if needed.
-        const rest = [line, ...words.slice(w), ...paras.slice(p + 1)]
+        const rest = [current, ...words.slice(w), ...paras.slice(p + 1)]
           .filter((s) => s !== "")
           .join(" ");
-        lines.push(lastLine(rest, clipped, maxWidth, measure));
+        lines.push(lastLine(rest, clipped, maxWidth, measure, rtl));
         return lines;
       }
       const word = words[w] ?? "";
       const wordWidth = measure(word);
-      if (line === "") {
+      if (current === "") {
         if (wordWidth <= maxWidth) {
-          line = word;
-          lineWidth = wordWidth;
+          current = word;
+          currentWidth = wordWidth;
           w++;
         } else {
           // A word wider than the column is broken between characters.
           const head = fitPrefix(word, maxWidth, measure);
           const cut = head.text === "" ? nextCut(word, 0) : head.text.length;
           const piece = word.slice(0, cut);
-          lines.push(head.text === "" ? { text: piece, width: measure(piece) } : head);
+          lines.push(line(piece, head.text === "" ? measure(piece) : head.width, rtl));
           words[w] = word.slice(cut);
           if (words[w] === "") w++;
         }
-      } else if (lineWidth + spaceWidth + wordWidth <= maxWidth) {
-        line += ` ${word}`;
-        lineWidth += spaceWidth + wordWidth;
+      } else if (currentWidth + spaceWidth + wordWidth <= maxWidth) {
+        current += ` ${word}`;
+        currentWidth += spaceWidth + wordWidth;
         w++;
       } else {
-        lines.push({ text: line, width: lineWidth });
-        line = "";
-        lineWidth = 0;
+        lines.push(line(current, currentWidth, rtl));
+        current = "";
+        currentWidth = 0;
       }
     }
-    if (line !== "") lines.push({ text: line, width: lineWidth });
+    if (current !== "") lines.push(line(current, currentWidth, rtl));
   }
   if (clipped) {
     const last = lines.pop();
-    if (last !== undefined) lines.push(lastLine(last.text, true, maxWidth, measure));
+    if (last !== undefined) {
+      lines.push(lastLine(last.text, true, maxWidth, measure, last.rtl === true));
+    }
   }
   return lines;
 }
 
-/** One line holding `text`, ending in "…" if it does not fit or `more` is set. */
-export function lastLine(text: string, more: boolean, maxWidth: number, measure: Measure): Line {
+/**
+ * One line holding `text`, ending in "…" if it does not fit or `more` is set.
+ * `rtl`: its paragraph reads right to left (by default, as `text` does).
+ */
+export function lastLine(
+  text: string,
+  more: boolean,
+  maxWidth: number,
+  measure: Measure,
+  rtl = isRtlParagraph(text),
+): Line {
   if (!more) {
     const width = measure(text);
-    if (width <= maxWidth) return { text, width };
+    if (width <= maxWidth) return line(text, width, rtl);
   }
   const ellipsisWidth = measure(ELLIPSIS);
   const head = fitPrefix(text, maxWidth - ellipsisWidth, measure);
   const kept = head.text.trimEnd();
   const withEllipsis = kept + ELLIPSIS;
-  return { text: withEllipsis, width: measure(withEllipsis) };
-}
-
-const RTL = /[\u0590-\u08ff\ufb1d-\ufdff\ufe70-\ufefc]/;
-const LTR_LETTER = /[A-Za-z\u00c0-\u024f\u0370-\u03ff\u0400-\u052f]/;
-
-/**
- * The words of a right-to-left line in display order, or undefined for any
- * other line. The renderer has no bidi algorithm; a line made only of
- * right-to-left words (Hebrew, Arabic, digits, punctuation) is drawn word by
- * word from the left in reverse order, which is its correct visual order (each
- * word's glyphs are ordered by the shaper). Mixed lines keep logical order.
- */
-export function rtlWords(text: string): string[] | undefined {
-  if (!RTL.test(text) || LTR_LETTER.test(text)) return undefined;
-  return text.split(SPACES).reverse();
+  return line(withEllipsis, measure(withEllipsis), rtl);
 }

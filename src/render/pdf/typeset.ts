@@ -1,59 +1,39 @@
 /**
- * Fonts and glyph output for the PDF renderer.
+ * Measuring and drawing text in a chain of fonts.
  *
- * pdfkit shapes every string with fontkit's OpenType engine, which costs more
- * than everything else in a table put together (~3,000 rows/s for 8 columns)
- * and caches every distinct word for the life of the document (~10 KB per
- * row). Table cells rarely need shaping, so text made only of characters
- * that need none (Latin, Greek, Cyrillic, CJK, common symbols) takes a fast
- * path: glyphs are looked up once per code point and written as plain `Tj`
- * strings (no kerning or ligatures, which a table does not miss), into
- * pdfkit's own font subset so embedding and ToUnicode work as usual. Anything else (combining marks, Arabic, Hebrew, Indic scripts,
- * emoji…) goes through pdfkit's shaping. The fast path uses pdfkit internals
- * that are checked when a font is opened; if they are missing (another pdfkit
- * version) all text goes through pdfkit's public API instead.
+ * Text is split into runs by the font of the chain that has each character
+ * (see {@link FontChain}), and each run is drawn in its font. Table cells
+ * rarely need OpenType shaping, which costs more than everything else in a
+ * table put together, so a run made only of characters that need none
+ * (Latin, Greek, Cyrillic, CJK, common symbols) takes a fast path: glyphs are
+ * looked up once per code unit and written as plain `Tj` strings (no kerning
+ * or ligatures, which a table does not miss). Anything else (combining marks,
+ * Arabic, Hebrew, Indic scripts, emoji…) is shaped by fontkit: Arabic letters
+ * joined, marks placed, emoji sequences made one glyph. Lines holding
+ * right-to-left text are put in visual order first (see {@link visualRuns}).
+ *
+ * Either way glyphs go into pdfkit's own subset of each font, so pdfkit embeds
+ * only the glyphs used and writes the ToUnicode map that text extraction
+ * reads. That relies on pdfkit internals, checked when a font is opened.
  */
-import { readFileSync } from "node:fs";
-import { createRequire } from "node:module";
-import { dirname, join } from "node:path";
+import { type DirectedRun, type FontRun, needsBidi, visualRuns } from "./bidi.js";
+import type { FontChain, FontkitFont, FontkitGlyph } from "./fonts.js";
 import type { Doc } from "./pdfkit.js";
 
-/** The DejaVu Sans files shipped with the dejavu-fonts-ttf package. */
-export function bundledFontPaths(): { regular: string; bold: string } {
-  const root = dirname(createRequire(import.meta.url).resolve("dejavu-fonts-ttf/package.json"));
-  return {
-    regular: join(root, "ttf", "DejaVuSans.ttf"),
-    bold: join(root, "ttf", "DejaVuSans-Bold.ttf"),
-  };
-}
-
-export function readFont(path: string): Buffer {
-  return readFileSync(path);
-}
-
-/** The parts of pdfkit's EmbeddedFont the fast path relies on. */
+/** The parts of pdfkit's EmbeddedFont this module relies on. */
 interface EmbeddedFont {
   readonly id: string;
-  readonly font: {
-    readonly unitsPerEm: number;
-    glyphForCodePoint(codePoint: number): {
-      readonly id: number;
-      readonly advanceWidth: number;
-      readonly codePoints: number[];
-    };
-  };
+  readonly font: FontkitFont;
   readonly subset: { includeGlyph(glyphId: number): number };
   readonly widths: (number | undefined)[];
-  readonly unicode: (number[] | undefined)[];
+  readonly unicode: (readonly number[] | undefined)[];
   readonly ascender: number;
   readonly descender: number;
-  layoutCache?: Record<string, unknown>;
   ref(): unknown;
 }
 
 interface DocInternals {
   _font?: unknown;
-  _fragment?: (text: string, x: number, y: number, options: object) => void;
   page?: { fonts: Record<string, unknown> };
 }
 
@@ -62,6 +42,7 @@ function isEmbeddedFont(value: unknown): value is EmbeddedFont {
   return (
     typeof f?.id === "string" &&
     typeof f.font?.glyphForCodePoint === "function" &&
+    typeof f.font.layout === "function" &&
     typeof f.font.unitsPerEm === "number" &&
     typeof f.subset?.includeGlyph === "function" &&
     Array.isArray(f.widths) &&
@@ -72,14 +53,24 @@ function isEmbeddedFont(value: unknown): value is EmbeddedFont {
   );
 }
 
+/** Opens a registered font in `doc`, failing if pdfkit's internals are not as expected. */
+function openFont(doc: Doc, name: string): EmbeddedFont {
+  doc.font(name);
+  const font = (doc as unknown as DocInternals)._font;
+  if (!isEmbeddedFont(font)) {
+    throw new Error("pdfkit's EmbeddedFont is not as this renderer expects; was pdfkit upgraded?");
+  }
+  return font;
+}
+
 /**
  * 1 for BMP code units that can be drawn glyph by glyph without shaping.
- * Conservative: anything doubtful is shaped by pdfkit.
+ * Conservative: anything doubtful is shaped.
  */
 const SIMPLE = (() => {
   const table = new Uint8Array(0x10000).fill(1);
   const complex: [number, number][] = [
-    [0x0000, 0x001f], // controls (removed earlier; shaped path copes anyway)
+    [0x0000, 0x001f], // controls (removed earlier; shaping copes anyway)
     [0x007f, 0x009f],
     [0x00ad, 0x00ad], // soft hyphen
     [0x0300, 0x036f], // combining diacritics
@@ -110,6 +101,74 @@ const SIMPLE = (() => {
   return table;
 })();
 
+const MARK = /^\p{M}$/u;
+
+/**
+ * 1 for BMP characters that belong with the character before them (marks,
+ * joiners, variation selectors): they stay in its font, so the cluster is
+ * shaped as one.
+ */
+const CLINGS = (() => {
+  const table = new Uint8Array(0x10000);
+  for (let code = 0x300; code < 0x10000; code++) {
+    if ((code < 0xd800 || code > 0xdfff) && MARK.test(String.fromCharCode(code))) table[code] = 1;
+  }
+  table[0x200c] = 1;
+  table[0x200d] = 1;
+  table.fill(1, 0xfe00, 0xfe10);
+  return table;
+})();
+
+/** Whether a character belongs with the one before it (see {@link CLINGS}). */
+function clings(codePoint: number): boolean {
+  if (codePoint < 0x10000) return CLINGS[codePoint] === 1;
+  return (
+    (codePoint >= 0x1f3fb && codePoint <= 0x1f3ff) || // emoji skin tones
+    (codePoint >= 0xe0020 && codePoint <= 0xe007f) || // tags (subdivision flags)
+    (codePoint >= 0xe0100 && codePoint <= 0xe01ef) || // variation selectors supplement
+    MARK.test(String.fromCodePoint(codePoint))
+  );
+}
+
+/** Joiners, variation selectors and tags: invisible, so any font may carry them. */
+function invisible(codePoint: number): boolean {
+  return (
+    codePoint === 0x200c ||
+    codePoint === 0x200d ||
+    (codePoint >= 0xfe00 && codePoint <= 0xfe0f) ||
+    (codePoint >= 0xe0020 && codePoint <= 0xe007f) ||
+    (codePoint >= 0xe0100 && codePoint <= 0xe01ef)
+  );
+}
+
+/** Splits `text` into runs, each drawn by one font of `chain`. */
+function fontRuns(text: string, chain: FontChain): FontRun[] {
+  const runs: FontRun[] = [];
+  let start = 0;
+  let font = -1;
+  for (let i = 0; i < text.length; ) {
+    const codePoint = text.codePointAt(i) as number;
+    const units = codePoint > 0xffff ? 2 : 1;
+    let next: number;
+    if (font >= 0 && clings(codePoint) && (invisible(codePoint) || chain.has(font, codePoint))) {
+      next = font;
+    } else if (text.charCodeAt(i + units) === 0xfe0f) {
+      // U+FE0F asks for emoji presentation.
+      next = chain.emojiFontFor(codePoint) ?? chain.fontFor(codePoint);
+    } else {
+      next = chain.fontFor(codePoint);
+    }
+    if (next !== font) {
+      if (font >= 0) runs.push({ start, end: i, font });
+      start = i;
+      font = next;
+    }
+    i += units;
+  }
+  if (font >= 0) runs.push({ start, end: text.length, font });
+  return runs;
+}
+
 /** A subset glyph id as the two bytes of a PDF literal string, escaped where needed. */
 function glyphBytes(id: number): string {
   let out = "";
@@ -122,103 +181,319 @@ function glyphBytes(id: number): string {
   return out;
 }
 
+/** One glyph of a shaped run; lengths in 1/1000 em. */
+export interface ShapedGlyph {
+  readonly glyph: FontkitGlyph;
+  /** The glyph's own advance, which the PDF viewer moves by. */
+  readonly advance: number;
+  /** The advance shaping asked for (kerning, zero-width marks). */
+  readonly xAdvance: number;
+  readonly xOffset: number;
+  readonly yOffset: number;
+}
+
+export interface ShapedRun {
+  /** In visual order. */
+  readonly glyphs: readonly ShapedGlyph[];
+  readonly rtl: boolean;
+  /** Total advance, 1/1000 em. */
+  readonly width: number;
+}
+
+/** Entries of a face's advance table that are not advances. */
+const UNKNOWN = -1;
+const MISSING = -2;
+
+const RTL_LETTER =
+  /^[\p{Script=Arabic}\p{Script=Hebrew}\p{Script=Syriac}\p{Script=Thaana}\p{Script=Nko}]$/u;
+
 /**
- * One font of one document. Measures and draws strings at any size; every
- * drawing call appends to a {@link ContentBuilder} (fast path) or goes
- * straight through pdfkit (shaped path).
+ * One font of one document: glyph lookup for the fast path, shaping for the
+ * rest, and the glyphs' place in pdfkit's subset of the font.
  */
 export class Face {
   readonly ascender: number;
   readonly descender: number;
-  private readonly font: EmbeddedFont | undefined;
-  /** Advance (1/1000 em) per BMP code unit; -1 = not looked up yet. */
-  private readonly advances = new Float64Array(0x10000).fill(-1);
-  /** Encoded glyph (see {@link glyphBytes}) per BMP code unit. */
+  /** The last page whose resources list this font (kept by {@link ContentBuilder}). */
+  page = 0;
+  private readonly font: EmbeddedFont;
+  private readonly scale: number;
+  /** Advance (1/1000 em) per BMP code unit, or UNKNOWN or MISSING. */
+  private readonly advances = new Float64Array(0x10000).fill(UNKNOWN);
+  /** Encoded glyph (see {@link glyphBytes}) per BMP code unit; the empty box where there is no glyph. */
   private readonly encoded: string[] = [];
+  private readonly notdefAdvance: number;
+  private readonly spaceGlyph: number;
+  /** Shaped runs of the current page, by direction and text. */
+  private shaped = new Map<string, ShapedRun>();
 
   constructor(
     private readonly doc: Doc,
     /** Name the font is registered under in the document. */
-    readonly name: string,
+    name: string,
   ) {
-    doc.font(name);
-    const font = (doc as unknown as DocInternals)._font;
-    this.font = isEmbeddedFont(font) ? font : undefined;
-    const metrics = font as { ascender?: number; descender?: number } | undefined;
-    this.ascender = metrics?.ascender ?? 900;
-    this.descender = metrics?.descender ?? -200;
+    this.font = openFont(doc, name);
+    this.scale = 1000 / this.font.font.unitsPerEm;
+    this.ascender = this.font.ascender;
+    this.descender = this.font.descender;
+    this.notdefAdvance = this.font.widths[0] ?? 0;
+    this.spaceGlyph = this.font.font.glyphForCodePoint(0x20).id;
   }
 
-  /** Width of `text` in points at `size`. */
-  width(text: string, size: number): number {
-    if (this.font !== undefined) {
-      let advance = 0;
-      let i = 0;
-      for (; i < text.length; i++) {
-        const code = text.charCodeAt(i);
-        if (SIMPLE[code] === 0) break;
-        let glyphAdvance = this.advances[code] as number;
-        if (glyphAdvance < 0) glyphAdvance = this.load(code);
-        advance += glyphAdvance;
+  /** The PDF resource name of the font (e.g. "F2"). */
+  get resourceName(): string {
+    return this.font.id;
+  }
+
+  /** Width of `text` in 1/1000 em if the fast path draws all of it in this font, else -1. */
+  fastWidth(text: string): number {
+    const advances = this.advances;
+    let advance = 0;
+    for (let i = 0; i < text.length; i++) {
+      const code = text.charCodeAt(i);
+      if (SIMPLE[code] === 0) return -1;
+      let glyphAdvance = advances[code] as number;
+      if (glyphAdvance < 0) {
+        if (glyphAdvance === UNKNOWN) glyphAdvance = this.load(code);
+        if (glyphAdvance === MISSING) return -1;
       }
-      if (i === text.length) return (advance * size) / 1000;
+      advance += glyphAdvance;
     }
-    this.select(size);
-    return this.doc.widthOfString(text);
+    return advance;
   }
 
-  /**
-   * The glyphs of `text` as the body of a PDF literal string, or undefined if
-   * the text needs shaping (or the fast path is unavailable).
-   */
-  encode(text: string): string | undefined {
-    if (this.font === undefined) return undefined;
+  /** The glyphs of `text` as the body of a PDF literal string, if the fast path draws all of it in this font. */
+  fastEncode(text: string): string | undefined {
     let out = "";
     for (let i = 0; i < text.length; i++) {
       const code = text.charCodeAt(i);
       if (SIMPLE[code] === 0) return undefined;
-      if ((this.advances[code] as number) < 0) this.load(code);
+      let glyphAdvance = this.advances[code] as number;
+      if (glyphAdvance < 0) {
+        if (glyphAdvance === UNKNOWN) glyphAdvance = this.load(code);
+        if (glyphAdvance === MISSING) return undefined;
+      }
       out += this.encoded[code];
     }
     return out;
   }
 
-  /** Makes this font current in pdfkit (for the shaped path). */
-  select(size: number): void {
-    this.doc.font(this.name).fontSize(size);
+  /** Whether the fast path can draw `text` (a run this font was chosen for). */
+  isSimple(text: string): boolean {
+    for (let i = 0; i < text.length; i++) if (SIMPLE[text.charCodeAt(i)] === 0) return false;
+    return true;
   }
 
-  /** Registers the font in the current page's resources (fast path needs it). */
+  /** Fast-path width of a simple run (see {@link isSimple}); a missing glyph counts as the empty box. */
+  simpleWidth(text: string): number {
+    let advance = 0;
+    for (let i = 0; i < text.length; i++) {
+      const code = text.charCodeAt(i);
+      let glyphAdvance = this.advances[code] as number;
+      if (glyphAdvance < 0) {
+        if (glyphAdvance === UNKNOWN) glyphAdvance = this.load(code);
+        if (glyphAdvance === MISSING) glyphAdvance = this.notdefAdvance;
+      }
+      advance += glyphAdvance;
+    }
+    return advance;
+  }
+
+  /** Fast-path glyphs of a simple run (see {@link isSimple}). */
+  simpleEncode(text: string): string {
+    let out = "";
+    for (let i = 0; i < text.length; i++) {
+      const code = text.charCodeAt(i);
+      if (this.advances[code] === UNKNOWN) this.load(code);
+      out += this.encoded[code];
+    }
+    return out;
+  }
+
+  /**
+   * Width in 1/1000 em of a run this font was chosen for. A run with
+   * right-to-left letters is shaped right to left, as it will most likely be
+   * drawn, so drawing finds it in the cache.
+   */
+  runWidth(text: string): number {
+    return this.isSimple(text) ? this.simpleWidth(text) : this.shape(text, needsBidi(text)).width;
+  }
+
+  /**
+   * `text` shaped by fontkit, glyphs in visual order: a right-to-left run's
+   * glyphs are reversed. Invisible characters (joiners, selectors left over)
+   * are dropped. Cached for the current page.
+   */
+  shape(text: string, rtl: boolean): ShapedRun {
+    const key = rtl ? `r${text}` : `l${text}`;
+    let run = this.shaped.get(key);
+    if (run !== undefined) return run;
+    const { glyphs, positions } = this.font.font.layout(
+      text,
+      [],
+      undefined,
+      undefined,
+      rtl ? "rtl" : "ltr",
+    );
+    const scale = this.scale;
+    const out: ShapedGlyph[] = [];
+    let width = 0;
+    glyphs.forEach((glyph, i) => {
+      const position = positions[i] as (typeof positions)[number];
+      // fontkit shows default-ignorable characters as a zero-width space.
+      if (glyph.id === this.spaceGlyph && position.xAdvance === 0) return;
+      const xAdvance = position.xAdvance * scale;
+      out.push({
+        glyph,
+        advance: glyph.advanceWidth * scale,
+        xAdvance,
+        xOffset: position.xOffset * scale,
+        yOffset: position.yOffset * scale,
+      });
+      width += xAdvance;
+    });
+    run = { glyphs: out, width, rtl };
+    this.shaped.set(key, run);
+    return run;
+  }
+
+  /** A shaped glyph's bytes in the PDF, adding it to the subset. */
+  glyphBytes(glyph: FontkitGlyph, rtl: boolean): string {
+    const font = this.font;
+    const id = font.subset.includeGlyph(glyph.id);
+    if (font.widths[id] == null) font.widths[id] = glyph.advanceWidth * this.scale;
+    if (font.unicode[id] == null) {
+      const { codePoints } = glyph;
+      // Text extraction reverses right-to-left lines character by character,
+      // so a ligature of right-to-left letters (Arabic lam-alef) is mapped
+      // last letter first to come out in logical order.
+      const ligature =
+        rtl &&
+        codePoints.length > 1 &&
+        codePoints.every((c) => RTL_LETTER.test(String.fromCodePoint(c)));
+      font.unicode[id] = ligature ? [...codePoints].reverse() : codePoints;
+    }
+    return glyphBytes(id);
+  }
+
+  /** Lists the font in the current page's resources. */
   addToPage(): void {
-    if (this.font === undefined) return;
     const page = (this.doc as unknown as DocInternals).page;
     if (page !== undefined) page.fonts[this.font.id] = this.font.ref();
   }
 
-  /** The PDF resource name of the font (e.g. "F2"), for the fast path. */
-  get resourceName(): string {
-    return this.font?.id ?? "";
+  /** Forgets the shaped runs, which would otherwise grow with every distinct word. */
+  trimCaches(): void {
+    if (this.shaped.size > 0) this.shaped = new Map();
+  }
+
+  /** Adds the glyph for a code unit to the subset; returns its advance, or MISSING. */
+  private load(code: number): number {
+    const font = this.font;
+    const present = font.font.hasGlyphForCodePoint(code);
+    const glyph = font.font.glyphForCodePoint(code);
+    const id = font.subset.includeGlyph(present ? glyph.id : 0);
+    const advance = (glyph.advanceWidth * 1000) / font.font.unitsPerEm;
+    if (present) {
+      if (font.widths[id] == null) font.widths[id] = advance;
+      if (font.unicode[id] == null) font.unicode[id] = glyph.codePoints;
+    }
+    this.encoded[code] = glyphBytes(id);
+    this.advances[code] = present ? advance : MISSING;
+    return present ? advance : MISSING;
+  }
+}
+
+/**
+ * The font chain of one document in one weight: measures and draws strings,
+ * each font opened in the document only when a character needs it.
+ */
+export class Typesetter {
+  readonly primary: Face;
+  private readonly faces: (Face | undefined)[];
+
+  constructor(
+    private readonly doc: Doc,
+    private readonly chain: FontChain,
+    /** Names the chain's fonts are registered under in the document, in chain order. */
+    private readonly names: readonly string[],
+  ) {
+    this.faces = new Array(names.length);
+    this.primary = this.face(0);
+  }
+
+  get ascender(): number {
+    return this.primary.ascender;
+  }
+
+  get descender(): number {
+    return this.primary.descender;
+  }
+
+  /** Width of `text` in points at `size`. */
+  width(text: string, size: number): number {
+    let advance = this.primary.fastWidth(text);
+    if (advance < 0) {
+      advance = 0;
+      for (const run of fontRuns(text, this.chain)) {
+        advance += this.face(run.font).runWidth(text.slice(run.start, run.end));
+      }
+    }
+    return (advance * size) / 1000;
   }
 
   /**
-   * Forgets pdfkit's per-word shaping cache, which otherwise grows with every
-   * distinct word for the whole document.
+   * Draws one line with its left end at `x` and its baseline at `baseline`
+   * (top-down). `rtl`: the line's paragraph reads right to left.
    */
-  trimCaches(): void {
-    if (this.font?.layoutCache !== undefined) this.font.layoutCache = Object.create(null);
+  draw(
+    content: ContentBuilder,
+    text: string,
+    size: number,
+    x: number,
+    baseline: number,
+    color: Rgb,
+    rtl = false,
+  ): void {
+    if (text === "") return;
+    if (!rtl) {
+      const glyphs = this.primary.fastEncode(text);
+      if (glyphs !== undefined) {
+        content.glyphs(this.primary, size, glyphs, x, baseline, color);
+        return;
+      }
+    }
+    const runs = fontRuns(text, this.chain);
+    const pieces: readonly DirectedRun[] =
+      rtl || needsBidi(text)
+        ? visualRuns(text, runs, rtl)
+        : runs.map((run) => ({ text: text.slice(run.start, run.end), font: run.font, rtl: false }));
+    let pen = x;
+    for (const piece of pieces) {
+      const face = this.face(piece.font);
+      if (!piece.rtl && face.isSimple(piece.text)) {
+        content.glyphs(face, size, face.simpleEncode(piece.text), pen, baseline, color);
+        pen += (face.simpleWidth(piece.text) * size) / 1000;
+      } else {
+        const shaped = face.shape(piece.text, piece.rtl);
+        content.shaped(face, size, shaped, pen, baseline, color);
+        pen += (shaped.width * size) / 1000;
+      }
+    }
   }
 
-  /** Adds the glyph for a code unit to the subset; returns its advance. */
-  private load(code: number): number {
-    const font = this.font as EmbeddedFont;
-    const glyph = font.font.glyphForCodePoint(code);
-    const id = font.subset.includeGlyph(glyph.id);
-    const advance = (glyph.advanceWidth * 1000) / font.font.unitsPerEm;
-    if (font.widths[id] == null) font.widths[id] = advance;
-    if (font.unicode[id] == null) font.unicode[id] = glyph.codePoints;
-    this.advances[code] = advance;
-    this.encoded[code] = glyphBytes(id);
-    return advance;
+  /** Forgets shaped runs (call once a page). */
+  trimCaches(): void {
+    for (const face of this.faces) face?.trimCaches();
+  }
+
+  private face(index: number): Face {
+    let face = this.faces[index];
+    if (face === undefined) {
+      face = new Face(this.doc, this.names[index] as string);
+      this.faces[index] = face;
+    }
+    return face;
   }
 }
 
@@ -240,12 +515,14 @@ export class ContentBuilder {
   private stroke = "";
   private lineWidth = -1;
   private pageHeight = 0;
+  private page = 0;
 
   constructor(private readonly doc: Doc) {}
 
   startPage(pageHeight: number): void {
     this.flush();
     this.pageHeight = pageHeight;
+    this.page++;
   }
 
   rect(x: number, y: number, width: number, height: number, color: Rgb): void {
@@ -269,46 +546,55 @@ export class ContentBuilder {
     this.parts.push(`${n(x1)} ${py} m ${n(x2)} ${py} l S\n`);
   }
 
+  /** Fast-path glyphs (see {@link Face.fastEncode}) with their left end at `x`. */
+  glyphs(face: Face, size: number, glyphs: string, x: number, baseline: number, color: Rgb): void {
+    this.beginText(face, size, color);
+    this.parts.push(`1 0 0 1 ${n(x)} ${n(this.pageHeight - baseline)} Tm (${glyphs}) Tj\n`);
+  }
+
   /**
-   * Draws `text` with its left end at `x` and its baseline at `baseline`
-   * (top-down). `width` is the text's measured width, for the shaped path.
+   * A shaped run with its left end at `x`: glyphs in one `TJ` with
+   * adjustments where shaping changed an advance, and placed one by one
+   * where it moved them (marks, cursive joins).
    */
-  text(
-    face: Face,
-    size: number,
-    text: string,
-    x: number,
-    baseline: number,
-    width: number,
-    color: Rgb,
-  ): void {
-    if (text === "") return;
-    const glyphs = face.encode(text);
-    if (glyphs !== undefined) {
-      if (!this.inText) {
-        this.parts.push("BT\n");
-        this.inText = true;
-        this.textFont = "";
+  shaped(face: Face, size: number, run: ShapedRun, x: number, baseline: number, color: Rgb): void {
+    this.beginText(face, size, color);
+    const scale = size / 1000;
+    const y = this.pageHeight - baseline;
+    let pen = x;
+    let segment = "";
+    let pieces: string[] = [];
+    let placed = false;
+    const flush = () => {
+      if (segment !== "") pieces.push(`(${segment})`);
+      if (pieces.length > 0) this.parts.push(`[${pieces.join(" ")}] TJ\n`);
+      segment = "";
+      pieces = [];
+    };
+    this.parts.push(`1 0 0 1 ${n(x)} ${n(y)} Tm\n`);
+    for (const { glyph, advance, xAdvance, xOffset, yOffset } of run.glyphs) {
+      const bytes = face.glyphBytes(glyph, run.rtl);
+      if (xOffset !== 0 || yOffset !== 0) {
+        flush();
+        this.parts.push(
+          `1 0 0 1 ${n(pen + xOffset * scale)} ${n(y + yOffset * scale)} Tm (${bytes}) Tj\n`,
+        );
+        placed = true;
+      } else {
+        if (placed) {
+          flush();
+          this.parts.push(`1 0 0 1 ${n(pen)} ${n(y)} Tm\n`);
+          placed = false;
+        }
+        segment += bytes;
+        if (xAdvance !== advance) {
+          pieces.push(`(${segment}) ${n(advance - xAdvance)}`);
+          segment = "";
+        }
       }
-      this.setFill(color);
-      if (face.resourceName !== this.textFont || size !== this.textSize) {
-        this.textFont = face.resourceName;
-        this.textSize = size;
-        this.parts.push(`/${face.resourceName} ${n(size)} Tf\n`);
-      }
-      this.parts.push(`1 0 0 1 ${n(x)} ${n(this.pageHeight - baseline)} Tm (${glyphs}) Tj\n`);
-      return;
+      pen += xAdvance * scale;
     }
-    this.flush();
-    face.select(size);
-    this.doc.fillColor([color[0] * 255, color[1] * 255, color[2] * 255]);
-    const top = baseline - (face.ascender * size) / 1000;
-    const internals = this.doc as unknown as DocInternals;
-    if (typeof internals._fragment === "function") {
-      internals._fragment.call(this.doc, text, x, top, { textWidth: width, wordCount: 1 });
-    } else {
-      this.doc.text(text, x, top, { lineBreak: false });
-    }
+    flush();
   }
 
   /** Hands the collected operators to pdfkit. */
@@ -324,6 +610,24 @@ export class ContentBuilder {
     this.fill = "";
     this.stroke = "";
     this.lineWidth = -1;
+  }
+
+  private beginText(face: Face, size: number, color: Rgb): void {
+    if (face.page !== this.page) {
+      face.addToPage();
+      face.page = this.page;
+    }
+    if (!this.inText) {
+      this.parts.push("BT\n");
+      this.inText = true;
+      this.textFont = "";
+    }
+    this.setFill(color);
+    if (face.resourceName !== this.textFont || size !== this.textSize) {
+      this.textFont = face.resourceName;
+      this.textSize = size;
+      this.parts.push(`/${face.resourceName} ${n(size)} Tf\n`);
+    }
   }
 
   private endText(): void {

@@ -1,3 +1,8 @@
+/**
+ * The table of a PDF report: layout and drawing, row by row and page by page.
+ */
+import type { Cell, ColumnKind, ColumnSpec, RenderJob, RowBlock } from "../renderer.js";
+import type { FontChain } from "./fonts.js";
 import {
   allocateWidths,
   type ColumnDemand,
@@ -9,25 +14,15 @@ import {
   rowHeight,
   titleBlockHeight,
   validDate,
-} from "./pdf/layout.js";
-import { type Doc, PDFDocument } from "./pdf/pdfkit.js";
-import { clip, type Line, lastLine, layoutText, paragraphs, rtlWords } from "./pdf/text.js";
-import { bundledFontPaths, ContentBuilder, Face, type Rgb, readFont } from "./pdf/typeset.js";
-import type { Cell, ColumnKind, ColumnSpec, Renderer, RenderJob, RowBlock } from "./renderer.js";
-import { slicesOf } from "./slices.js";
+} from "./layout.js";
+import type { Doc } from "./pdfkit.js";
+import { clip, type Line, lastLine, layoutText, paragraphs } from "./text.js";
+import { ContentBuilder, type Rgb, Typesetter } from "./typeset.js";
 
-export {
-  expectedPages,
-  PDF_LAYOUT,
-  pageCapacity,
-  pageGeometry,
-  type RowShape,
-} from "./pdf/layout.js";
-
-export interface PdfRendererOptions {
-  /** A TrueType font to use instead of the bundled DejaVu Sans, e.g. for CJK. */
-  readonly fontPath?: string;
-  readonly boldFontPath?: string;
+/** A font chain and the names its fonts are registered under in the document. */
+export interface RegisteredChain {
+  readonly chain: FontChain;
+  readonly names: readonly string[];
 }
 
 const COLORS = {
@@ -42,95 +37,6 @@ const COLORS = {
 
 const COMBINING = /[\u0300-\u036f]/;
 
-/** About 10 ms of drawing: larger blocks are drawn in slices this size. */
-const ROWS_PER_SLICE = 250;
-
-const REGULAR = "Body";
-const BOLD = "Bold";
-
-/**
- * PDF tables, streamed page by page.
- *
- * Column titles form a bold header row repeated on every page; rows are
- * zebra-striped; every page has a "Page N" footer; the first page carries the
- * title and the generation time when set. Fonts are DejaVu Sans regular and
- * bold (embedded, subset) unless the options name other TrueType files.
- *
- * pdfkit writes each page out when the next one starts (`bufferPages` off), so
- * after every block the renderer hands on whatever pdfkit has produced and
- * only then asks for the next block.
- */
-export function createPdfRenderer(options: PdfRendererOptions = {}): Renderer {
-  const bundled = bundledFontPaths();
-  const regularPath = options.fontPath ?? bundled.regular;
-  const boldPath =
-    options.boldFontPath ?? (options.fontPath === undefined ? bundled.bold : regularPath);
-  // Read (and check) the fonts once, when the service starts.
-  const regular = readFont(regularPath);
-  const bold = boldPath === regularPath ? regular : readFont(boldPath);
-  new PDFDocument({ autoFirstPage: false }).font(regular).font(bold);
-
-  return {
-    contentType: "application/pdf",
-    fileExtension: "pdf",
-    async *render(blocks: AsyncIterable<RowBlock>, job: RenderJob) {
-      const { pdf } = job;
-      const doc = new PDFDocument({
-        size: pdf.pageSize,
-        layout: pdf.orientation,
-        margin: 0,
-        autoFirstPage: false,
-        bufferPages: false,
-        displayTitle: pdf.title !== "",
-        info: {
-          ...(pdf.title === "" ? {} : { Title: pdf.title }),
-          Creator: "Export@Scale",
-          Producer: "Export@Scale (PDFKit)",
-          // A fixed generation time makes the file byte-for-byte reproducible.
-          CreationDate: validDate(pdf.generatedAt) ? pdf.generatedAt : new Date(),
-        },
-      });
-      let finished = false;
-      try {
-        doc.registerFont(REGULAR, regular);
-        doc.registerFont(BOLD, bold);
-        // "%PDF-1.3" is out before the first row arrives.
-        yield* drain(doc);
-
-        let table: TableWriter | undefined;
-        for await (const block of blocks) {
-          if (table === undefined) {
-            if (block.length === 0) continue;
-            table = new TableWriter(doc, job, block);
-          }
-          for await (const slice of slicesOf(block, ROWS_PER_SLICE)) {
-            table.addRows(slice);
-            yield* drain(doc);
-          }
-        }
-        (table ?? new TableWriter(doc, job, [])).finish();
-        doc.end();
-        yield* drain(doc);
-        finished = true;
-      } finally {
-        // Stopped early (consumer gave up or the input failed): drop the
-        // document; nothing else holds on to it.
-        if (!finished) doc.destroy();
-      }
-    },
-  };
-}
-
-/** Whatever pdfkit has pushed so far, as one chunk (or nothing). */
-function* drain(doc: Doc): Generator<Uint8Array> {
-  const chunks: Buffer[] = [];
-  for (let chunk = doc.read() as Buffer | null; chunk !== null; chunk = doc.read()) {
-    chunks.push(chunk);
-  }
-  if (chunks.length === 1) yield chunks[0] as Buffer;
-  else if (chunks.length > 1) yield Buffer.concat(chunks);
-}
-
 interface Column {
   readonly kind: ColumnKind;
   readonly x: number;
@@ -142,9 +48,9 @@ interface Column {
 }
 
 /** Lays the table out and draws it, row by row and page by page. */
-class TableWriter {
-  private readonly regular: Face;
-  private readonly bold: Face;
+export class TableWriter {
+  private readonly regular: Typesetter;
+  private readonly bold: Typesetter;
   private readonly content: ContentBuilder;
   private readonly geometry: PageGeometry;
   private readonly columns: readonly Column[];
@@ -161,10 +67,11 @@ class TableWriter {
   constructor(
     private readonly doc: Doc,
     private readonly job: RenderJob,
+    fonts: { readonly regular: RegisteredChain; readonly bold: RegisteredChain },
     sample: RowBlock,
   ) {
-    this.regular = new Face(doc, REGULAR);
-    this.bold = new Face(doc, BOLD);
+    this.regular = new Typesetter(doc, fonts.regular.chain, fonts.regular.names);
+    this.bold = new Typesetter(doc, fonts.bold.chain, fonts.bold.names);
     this.content = new ContentBuilder(doc);
     this.geometry = pageGeometry(job.pdf);
     const size = PDF_LAYOUT.fontSize;
@@ -232,15 +139,7 @@ class TableWriter {
       const size = PDF_LAYOUT.fontSize;
       const x = PDF_LAYOUT.marginX + PDF_LAYOUT.cellPaddingX;
       const baseline = this.y + PDF_LAYOUT.cellPaddingY + this.baseline;
-      this.content.text(
-        this.regular,
-        size,
-        text,
-        x,
-        baseline,
-        this.measureBody(text),
-        COLORS.muted,
-      );
+      this.regular.draw(this.content, text, size, x, baseline, COLORS.muted);
     }
     this.endPage();
   }
@@ -253,7 +152,13 @@ class TableWriter {
     return layoutText(text, col.inner, PDF_LAYOUT.maxLines, col.maxChars, this.measureBody);
   }
 
-  private drawLines(lines: readonly Line[], col: Column, top: number, face: Face, color: Rgb) {
+  private drawLines(
+    lines: readonly Line[],
+    col: Column,
+    top: number,
+    face: Typesetter,
+    color: Rgb,
+  ) {
     const size = PDF_LAYOUT.fontSize;
     for (let j = 0; j < lines.length; j++) {
       const line = lines[j] as Line;
@@ -265,20 +170,15 @@ class TableWriter {
     }
   }
 
-  /** One line of text; right-to-left lines are drawn word by word (see {@link rtlWords}). */
-  private drawLine(face: Face, size: number, line: Line, x: number, baseline: number, color: Rgb) {
-    const words = rtlWords(line.text);
-    if (words === undefined) {
-      this.content.text(face, size, line.text, x, baseline, line.width, color);
-      return;
-    }
-    const space = face.width(" ", size);
-    let left = x;
-    for (const word of words) {
-      const width = face.width(word, size);
-      this.content.text(face, size, word, left, baseline, width, color);
-      left += width + space;
-    }
+  private drawLine(
+    face: Typesetter,
+    size: number,
+    line: Line,
+    x: number,
+    baseline: number,
+    color: Rgb,
+  ) {
+    face.draw(this.content, line.text, size, x, baseline, color, line.rtl === true);
   }
 
   private tableWidth(): number {
@@ -291,8 +191,6 @@ class TableWriter {
     this.doc.addPage({ size: pdf.pageSize, layout: pdf.orientation, margin: 0 });
     this.page++;
     this.content.startPage(this.geometry.height);
-    this.regular.addToPage();
-    this.bold.addToPage();
     this.regular.trimCaches();
     this.bold.trimCaches();
     this.y = PDF_LAYOUT.marginTop;
@@ -327,8 +225,7 @@ class TableWriter {
       const size = PDF_LAYOUT.generatedFontSize;
       const text = `Generated ${pdf.generatedAt.toISOString().replace(/\.\d{3}Z$/, "Z")}`;
       const baseline = y + (this.regular.ascender * size) / 1000;
-      const measured = this.regular.width(text, size);
-      this.content.text(this.regular, size, text, x, baseline, measured, COLORS.muted);
+      this.regular.draw(this.content, text, size, x, baseline, COLORS.muted);
     }
     this.y += titleBlockHeight(pdf);
   }
@@ -339,15 +236,7 @@ class TableWriter {
     const right = this.geometry.width - PDF_LAYOUT.marginX;
     const label = `Page ${this.page}`;
     const labelWidth = this.regular.width(label, size);
-    this.content.text(
-      this.regular,
-      size,
-      label,
-      right - labelWidth,
-      baseline,
-      labelWidth,
-      COLORS.muted,
-    );
+    this.regular.draw(this.content, label, size, right - labelWidth, baseline, COLORS.muted);
     const { title } = this.job.pdf;
     if (title !== "") {
       // The title, cut to leave room for the widest page label this document is likely to have.

@@ -1,0 +1,126 @@
+import type { Renderer, RenderJob, RowBlock } from "../renderer.js";
+import { slicesOf } from "../slices.js";
+import { type FontChain, fontChains } from "./fonts.js";
+import { validDate } from "./layout.js";
+import { type Doc, PDFDocument } from "./pdfkit.js";
+import { TableWriter } from "./table.js";
+import { Typesetter } from "./typeset.js";
+
+export {
+  expectedPages,
+  PDF_LAYOUT,
+  pageCapacity,
+  pageGeometry,
+  type RowShape,
+} from "./layout.js";
+
+export interface PdfRendererOptions {
+  /** A TrueType/OpenType font to use instead of the bundled DejaVu Sans as the first font. */
+  readonly fontPath?: string | undefined;
+  /** Its bold face; DejaVu Sans Bold by default, the regular font when only `fontPath` is set. */
+  readonly boldFontPath?: string | undefined;
+  /**
+   * Fonts tried after the first and before the bundled fallbacks (CJK, Korean,
+   * Arabic, Hebrew, emoji), for regular and bold text alike. None by default.
+   */
+  readonly fallbackFontPaths?: readonly string[] | undefined;
+}
+
+/** About 10 ms of drawing: larger blocks are drawn in slices this size. */
+const ROWS_PER_SLICE = 250;
+
+/**
+ * PDF tables, streamed page by page.
+ *
+ * Column titles form a bold header row repeated on every page; rows are
+ * zebra-striped; every page has a "Page N" footer; the first page carries the
+ * title and the generation time when set. Text is set in a chain of fonts
+ * (see fonts.ts): each character in the first font that has it, each font
+ * embedded as a subset of the glyphs used.
+ *
+ * pdfkit writes each page out when the next one starts (`bufferPages` off), so
+ * after every block the renderer hands on whatever pdfkit has produced and
+ * only then asks for the next block.
+ */
+export function createPdfRenderer(options: PdfRendererOptions = {}): Renderer {
+  // Read (and check) the fonts once, when the service starts, and fail now
+  // if pdfkit's internals are not as the typesetter expects.
+  const chains = fontChains(options);
+  const probe = new PDFDocument({ autoFirstPage: false });
+  new Typesetter(probe, chains.regular, registerFonts(probe, chains.regular, "R"));
+
+  return {
+    contentType: "application/pdf",
+    fileExtension: "pdf",
+    async *render(blocks: AsyncIterable<RowBlock>, job: RenderJob) {
+      const { pdf } = job;
+      const doc = new PDFDocument({
+        size: pdf.pageSize,
+        layout: pdf.orientation,
+        margin: 0,
+        autoFirstPage: false,
+        bufferPages: false,
+        displayTitle: pdf.title !== "",
+        info: {
+          ...(pdf.title === "" ? {} : { Title: pdf.title }),
+          Creator: "Export@Scale",
+          Producer: "Export@Scale (PDFKit)",
+          // A fixed generation time makes the file byte-for-byte reproducible.
+          CreationDate: validDate(pdf.generatedAt) ? pdf.generatedAt : new Date(),
+        },
+      });
+      let finished = false;
+      try {
+        const fonts = {
+          regular: { chain: chains.regular, names: registerFonts(doc, chains.regular, "R") },
+          bold: { chain: chains.bold, names: registerFonts(doc, chains.bold, "B") },
+        };
+        // "%PDF-1.3" is out before the first row arrives.
+        yield* drain(doc);
+
+        let table: TableWriter | undefined;
+        for await (const block of blocks) {
+          if (table === undefined) {
+            if (block.length === 0) continue;
+            table = new TableWriter(doc, job, fonts, block);
+          }
+          for await (const slice of slicesOf(block, ROWS_PER_SLICE)) {
+            table.addRows(slice);
+            yield* drain(doc);
+          }
+        }
+        (table ?? new TableWriter(doc, job, fonts, [])).finish();
+        doc.end();
+        yield* drain(doc);
+        finished = true;
+      } finally {
+        // Stopped early (consumer gave up or the input failed): drop the
+        // document; nothing else holds on to it.
+        if (!finished) doc.destroy();
+      }
+    },
+  };
+}
+
+/**
+ * Registers every font of a chain under `prefix` + its index; pdfkit opens
+ * (and embeds) only those a document uses.
+ */
+function registerFonts(doc: Doc, chain: FontChain, prefix: string): string[] {
+  return chain.fonts.map(({ font }, index) => {
+    const name = `${prefix}${index}`;
+    // pdfkit also takes a parsed fontkit font (PDFFontFactory.open), which its types leave out.
+    doc.registerFont(name, font as unknown as Buffer);
+    return name;
+  });
+}
+
+/** Whatever pdfkit has pushed so far, as one chunk (or nothing). */
+function* drain(doc: Doc): Generator<Uint8Array> {
+  const chunks: Buffer[] = [];
+  for (let chunk = doc.read() as Buffer | null; chunk !== null; chunk = doc.read()) {
+    chunks.push(chunk);
+  }
+  if (chunks.length === 1) yield chunks[0] as Buffer;
+  else if (chunks.length > 1) yield Buffer.concat(chunks);
+}
