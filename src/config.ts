@@ -21,6 +21,8 @@ export interface Config {
   readonly pdfFontPath: string | undefined;
   /** Its bold face; the regular face when only PDF_FONT_PATH is set. */
   readonly pdfBoldFontPath: string | undefined;
+  /** Fonts tried after that one and before the bundled fallbacks (CJK, Arabic, Hebrew, emoji). */
+  readonly pdfFallbackFonts: readonly string[];
   readonly logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
   /** Bearer tokens, one `user:token` or `user:sha256:<hex>` a line; reloaded on SIGHUP or change. */
   readonly authTokensFile: string | undefined;
@@ -75,6 +77,23 @@ function optionalFile(): Pick<Setting, "expected" | "schema"> {
       .string()
       .refine((path) => path === "" || (/\.(ttf|otf)$/i.test(path) && isReadableFile(path)))
       .transform((path) => (path === "" ? undefined : path)),
+  };
+}
+
+function fontFiles(): Pick<Setting, "expected" | "schema"> {
+  return {
+    expected: "a comma-separated list of readable .ttf or .otf files, or empty",
+    schema: z
+      .string()
+      .transform((list) =>
+        list
+          .split(",")
+          .map((path) => path.trim())
+          .filter((path) => path !== ""),
+      )
+      .pipe(
+        z.array(z.string().refine((path) => /\.(ttf|otf)$/i.test(path) && isReadableFile(path))),
+      ),
   };
 }
 
@@ -150,6 +169,7 @@ const SETTINGS = {
   shutdownGraceMs: { env: "SHUTDOWN_GRACE_MS", fallback: "30000", ...integer(0, 3_600_000) },
   pdfFontPath: { env: "PDF_FONT_PATH", fallback: "", ...optionalFile() },
   pdfBoldFontPath: { env: "PDF_BOLD_FONT_PATH", fallback: "", ...optionalFile() },
+  pdfFallbackFonts: { env: "PDF_FALLBACK_FONTS", fallback: "", ...fontFiles() },
   logLevel: {
     env: "LOG_LEVEL",
     fallback: "info",

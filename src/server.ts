@@ -16,7 +16,8 @@ import { createExportMetrics } from "./ops/metrics.js";
 import { REFLECTION_SERVICES, registerReflection } from "./ops/reflection.js";
 import { createSideServer } from "./ops/side-server.js";
 import { createCsvRenderer } from "./render/csv.js";
-import { createPdfRenderer } from "./render/pdf.js";
+import { createPdfRenderer } from "./render/pdf/index.js";
+import { createXlsxRenderer } from "./render/xlsx/renderer.js";
 import { createAuthInterceptor } from "./transport/auth.js";
 import { abandonKey, clientGoneKey, peerKey, refusalKey, userKey } from "./transport/context.js";
 import {
@@ -131,7 +132,9 @@ export function createServer(config: Config, deps: ServerDeps): ExportServer {
       pdf: createPdfRenderer({
         fontPath: config.pdfFontPath,
         boldFontPath: config.pdfBoldFontPath,
+        fallbackFontPaths: config.pdfFallbackFonts,
       }),
+      xlsx: createXlsxRenderer(),
     },
     observer,
   });
@@ -146,6 +149,8 @@ export function createServer(config: Config, deps: ServerDeps): ExportServer {
     // Compressing 64 KiB chunks halves loopback throughput; off unless asked.
     acceptCompression: config.compression === "gzip" ? [compressionGzip] : [],
     readMaxBytes: config.maxMessageBytes,
+    // Unknown fields would be kept on every decoded row only to be dropped.
+    binaryOptions: { readUnknownFields: false },
     shutdownSignal: shutdown.signal,
     contextValues: (request) =>
       createContextValues()

@@ -200,7 +200,10 @@ export async function* runExport(
   };
   observer.started(started);
   const file = chunkFile(
-    renderer.render(rowBlocks(reader, columns, options, counts), plan),
+    renderer.render(
+      rowBlocks(reader, columns, { ...options, maxCellChars: plan.maxCellChars }, counts),
+      plan,
+    ),
     options,
   );
   let rowsReported = 0;
@@ -268,13 +271,13 @@ export async function* runExport(
     });
     for await (const chunk of file.chunks) {
       const bytes = chunk.offset + chunk.data.length;
-      if (bytes > options.maxExportBytes) {
+      if (bytes > plan.maxExportBytes) {
         throw new LimitExceededError(
           undefined,
           "max_export_bytes",
-          options.maxExportBytes,
+          plan.maxExportBytes,
           bytes,
-          `the file grew past ${options.maxExportBytes} bytes, the most one export may produce (MAX_EXPORT_BYTES); split it into smaller exports`,
+          `the file grew past ${plan.maxExportBytes} bytes, the most one ${plan.format.toUpperCase()} export may produce (MAX_EXPORT_BYTES; 4 GiB less 1 MiB for XLSX); split it into smaller exports`,
         );
       }
       observer.progress({

@@ -16,11 +16,12 @@ import type {
   CsvSettings,
   PdfSettings,
   RowBlock,
+  XlsxSettings,
 } from "../render/renderer.js";
 import { InvalidRequestError, LimitExceededError } from "./errors.js";
 import type { ExportLimits } from "./limits.js";
 
-export type ExportFormat = "csv" | "pdf";
+export type ExportFormat = "csv" | "pdf" | "xlsx";
 
 /** A validated start message, in the renderers' terms. */
 export interface ExportPlan {
@@ -30,9 +31,20 @@ export interface ExportPlan {
   readonly fileName: string | undefined;
   readonly csv: CsvSettings;
   readonly pdf: PdfSettings;
+  readonly xlsx: XlsxSettings;
+  /** The longest cell this format takes: MAX_CELL_CHARS, or less for XLSX. */
+  readonly maxCellChars: number;
+  /** The largest file this format may grow to: MAX_EXPORT_BYTES, or less for XLSX. */
+  readonly maxExportBytes: number;
 }
 
 const MAX_KEY_CHARS = 128;
+/** Excel's limits: characters in a cell, in a sheet name. */
+const XLSX_MAX_CELL_CHARS = 32_767;
+const XLSX_MAX_SHEET_NAME_CHARS = 31;
+const XLSX_SHEET_NAME_FORBIDDEN = /[:\\/?*[\]]/;
+/** A zip without ZIP64 ends at 4 GiB: its offsets are 32-bit. */
+const XLSX_MAX_BYTES = 4 * 1024 ** 3 - 1024 ** 2;
 const MAX_TITLE_CHARS = 1024;
 const MAX_FILE_NAME_CHARS = 255;
 const MAX_PDF_TITLE_CHARS = 500;
@@ -47,10 +59,15 @@ function formatOf(format: Format): ExportFormat {
       return "csv";
     case Format.PDF:
       return "pdf";
+    case Format.XLSX:
+      return "xlsx";
     case Format.UNSPECIFIED:
-      throw invalid("start.format", "format is required: FORMAT_CSV or FORMAT_PDF");
+      throw invalid("start.format", "format is required: FORMAT_CSV, FORMAT_PDF or FORMAT_XLSX");
     default:
-      throw invalid("start.format", `unknown format ${format}; use FORMAT_CSV or FORMAT_PDF`);
+      throw invalid(
+        "start.format",
+        `unknown format ${format}; use FORMAT_CSV, FORMAT_PDF or FORMAT_XLSX`,
+      );
   }
 }
 
@@ -63,6 +80,8 @@ function columnKindOf(type: ColumnType, field: string): ColumnKind {
       return "number";
     case ColumnType.BOOLEAN:
       return "boolean";
+    case ColumnType.TIMESTAMP:
+      return "timestamp";
     default:
       throw invalid(field, `unknown column type ${type}`);
   }
@@ -181,14 +200,49 @@ function validatePdf(start: ExportStart, now: Date): PdfSettings {
   };
 }
 
+/**
+ * The sheet name: the option, checked against Excel's rules; else the file
+ * name without its extension, made valid; else "Export".
+ */
+function validateXlsx(start: ExportStart, fileName: string | undefined): XlsxSettings {
+  const sheetName = start.xlsx?.sheetName ?? "";
+  if (sheetName !== "") {
+    if (
+      sheetName.length > XLSX_MAX_SHEET_NAME_CHARS ||
+      XLSX_SHEET_NAME_FORBIDDEN.test(sheetName) ||
+      sheetName.startsWith("'") ||
+      sheetName.endsWith("'")
+    ) {
+      throw invalid(
+        "start.xlsx.sheet_name",
+        `sheet name must be 1 to ${XLSX_MAX_SHEET_NAME_CHARS} characters, none of : \\ / ? * [ ], not starting or ending with '`,
+      );
+    }
+    return { sheetName };
+  }
+  const fromFile = (fileName ?? "")
+    .replace(/\.[^.]*$/, "")
+    .replaceAll(new RegExp(XLSX_SHEET_NAME_FORBIDDEN, "g"), "_")
+    .replace(/^'+|'+$/g, "")
+    .slice(0, XLSX_MAX_SHEET_NAME_CHARS);
+  return { sheetName: fromFile.trim() === "" ? "Export" : fromFile };
+}
+
 /** Checks the start message and turns it into an ExportPlan. */
 export function validateStart(start: ExportStart, limits: ExportLimits, now: Date): ExportPlan {
+  const format = formatOf(start.format);
+  const fileName = validateFileName(start.fileName);
   return {
-    format: formatOf(start.format),
+    format,
     columns: validateColumns(start, limits),
-    fileName: validateFileName(start.fileName),
+    fileName,
     csv: validateCsv(start),
     pdf: validatePdf(start, now),
+    xlsx: validateXlsx(start, fileName),
+    maxCellChars:
+      format === "xlsx" ? Math.min(limits.maxCellChars, XLSX_MAX_CELL_CHARS) : limits.maxCellChars,
+    maxExportBytes:
+      format === "xlsx" ? Math.min(limits.maxExportBytes, XLSX_MAX_BYTES) : limits.maxExportBytes,
   };
 }
 

@@ -26,7 +26,7 @@ export const BUFFERED_BUCKETS_BYTES = [
   16_384, 65_536, 131_072, 262_144, 524_288, 1_048_576, 4_194_304, 16_777_216, 67_108_864,
 ] as const;
 
-const FORMATS: readonly ExportFormat[] = ["csv", "pdf"];
+const FORMATS: readonly ExportFormat[] = ["csv", "pdf", "xlsx"];
 const OUTCOMES: readonly ExportOutcome[] = [
   "ok",
   "invalid_argument",

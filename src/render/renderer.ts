@@ -9,7 +9,7 @@ export type Cell = string | null;
 /** Rows of one request batch, each with exactly one cell per column. */
 export type RowBlock = readonly (readonly Cell[])[];
 
-export type ColumnKind = "text" | "number" | "boolean";
+export type ColumnKind = "text" | "number" | "boolean" | "timestamp";
 
 export interface ColumnSpec {
   readonly key: string;
@@ -35,10 +35,16 @@ export interface PdfSettings {
   readonly generatedAt: Date | undefined;
 }
 
+export interface XlsxSettings {
+  /** The first sheet's name, valid for Excel. */
+  readonly sheetName: string;
+}
+
 export interface RenderJob {
   readonly columns: readonly ColumnSpec[];
   readonly csv: CsvSettings;
   readonly pdf: PdfSettings;
+  readonly xlsx: XlsxSettings;
 }
 
 export interface Renderer {

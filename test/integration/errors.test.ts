@@ -70,7 +70,7 @@ describe.each<ConnectProtocol>(["grpc", "grpc-web", "connect-binary", "connect-j
         client,
         [start({ columns: TRICKY_COLUMNS })],
         "start.format",
-        "format is required: FORMAT_CSV or FORMAT_PDF",
+        "format is required: FORMAT_CSV, FORMAT_PDF or FORMAT_XLSX",
       );
     });
 
@@ -79,7 +79,7 @@ describe.each<ConnectProtocol>(["grpc", "grpc-web", "connect-binary", "connect-j
         client,
         [start({ format: 9 as Format, columns: TRICKY_COLUMNS })],
         "start.format",
-        "unknown format 9; use FORMAT_CSV or FORMAT_PDF",
+        "unknown format 9; use FORMAT_CSV, FORMAT_PDF or FORMAT_XLSX",
       );
     });
 

@@ -91,7 +91,7 @@ describe("per-export limits", () => {
       outcome,
       "max_export_bytes",
       20_000,
-      "the file grew past 20000 bytes, the most one export may produce (MAX_EXPORT_BYTES); split it into smaller exports",
+      "the file grew past 20000 bytes, the most one CSV export may produce (MAX_EXPORT_BYTES; 4 GiB less 1 MiB for XLSX); split it into smaller exports",
     );
     expect(outcome.bytes).toBeLessThanOrEqual(20_000);
     await eventually(() => running.server.runningExports() === 0);

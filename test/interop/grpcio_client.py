@@ -62,7 +62,7 @@ CASES = {
     "unknown_format": dict(
         send=[start(fmt=export_pb2.FORMAT_UNSPECIFIED)],
         code=grpc.StatusCode.INVALID_ARGUMENT,
-        message="start.format: format is required: FORMAT_CSV or FORMAT_PDF",
+        message="start.format: format is required: FORMAT_CSV, FORMAT_PDF or FORMAT_XLSX",
         violation="start.format",
     ),
     "second_start": dict(

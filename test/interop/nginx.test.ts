@@ -58,7 +58,7 @@ describe("behind nginx grpc_pass", () => {
       client,
       [{ kind: { case: "start", value: { columns: [{ key: "id" }] } } }],
       "start.format",
-      "format is required: FORMAT_CSV or FORMAT_PDF",
+      "format is required: FORMAT_CSV, FORMAT_PDF or FORMAT_XLSX",
     );
     await expectHealthyThroughNginx();
   });

@@ -19,6 +19,7 @@ describe("loadConfig", () => {
       shutdownGraceMs: 30000,
       pdfFontPath: undefined,
       pdfBoldFontPath: undefined,
+      pdfFallbackFonts: [],
       logLevel: "info",
       authTokensFile: undefined,
       authTokens: undefined,
@@ -65,6 +66,13 @@ describe("loadConfig", () => {
     expect(loadConfig(["--pdf-font-path", font], {}).pdfFontPath).toBe(font);
     expect(() => loadConfig([], { PDF_FONT_PATH: "/no/such/font.ttf" })).toThrow(
       'PDF_FONT_PATH (--pdf-font-path) must be empty, or the path of a readable .ttf or .otf file, got "/no/such/font.ttf"',
+    );
+    expect(loadConfig([], { PDF_FALLBACK_FONTS: ` ${font}, ${font} ` }).pdfFallbackFonts).toEqual([
+      font,
+      font,
+    ]);
+    expect(() => loadConfig(["--pdf-fallback-fonts", `${font},/no/such.otf`], {})).toThrow(
+      `PDF_FALLBACK_FONTS (--pdf-fallback-fonts) must be a comma-separated list of readable .ttf or .otf files, or empty, got "${font},/no/such.otf"`,
     );
   });
 

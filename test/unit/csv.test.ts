@@ -26,6 +26,7 @@ async function render(
     columns,
     csv: { ...defaults, ...csv },
     pdf: { title: "", pageSize: "A4", orientation: "portrait", generatedAt: undefined },
+    xlsx: { sheetName: "Export" },
   };
   async function* source() {
     yield* blocks;

@@ -8,6 +8,7 @@ import type { ExportFinished, ExportObserver } from "../../src/export/observer.j
 import { runExport } from "../../src/export/service.js";
 import { createCsvRenderer } from "../../src/render/csv.js";
 import type { Renderer } from "../../src/render/renderer.js";
+import { createXlsxRenderer } from "../../src/render/xlsx/renderer.js";
 
 function harness(pdf: Renderer = createCsvRenderer()) {
   const admission = createAdmission({ limit: 1, perUserLimit: 0, retryAfterMs: 1_000 });
@@ -21,7 +22,7 @@ function harness(pdf: Renderer = createCsvRenderer()) {
   const deps = {
     options: loadConfig([], {}),
     admission,
-    renderers: { csv: createCsvRenderer(), pdf },
+    renderers: { csv: createCsvRenderer(), pdf, xlsx: createXlsxRenderer() },
     observer,
   };
   const abort = new AbortController();

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file export/v1/export.proto.
  */
 export const file_export_v1_export: GenFile = /*@__PURE__*/
-  fileDesc("ChZleHBvcnQvdjEvZXhwb3J0LnByb3RvEglleHBvcnQudjEiZgoNRXhwb3J0UmVxdWVzdBInCgVzdGFydBgBIAEoCzIWLmV4cG9ydC52MS5FeHBvcnRTdGFydEgAEiQKBWJhdGNoGAIgASgLMhMuZXhwb3J0LnYxLlJvd0JhdGNoSABCBgoEa2luZCJYCgZDb2x1bW4SCwoDa2V5GAEgASgJEg0KBXRpdGxlGAIgASgJEiMKBHR5cGUYAyABKA4yFS5leHBvcnQudjEuQ29sdW1uVHlwZRINCgV3aWR0aBgEIAEoAiLCAQoLRXhwb3J0U3RhcnQSIQoGZm9ybWF0GAEgASgOMhEuZXhwb3J0LnYxLkZvcm1hdBIiCgdjb2x1bW5zGAIgAygLMhEuZXhwb3J0LnYxLkNvbHVtbhIWCglmaWxlX25hbWUYAyABKAlIAIgBARIiCgNjc3YYBCABKAsyFS5leHBvcnQudjEuQ3N2T3B0aW9ucxIiCgNwZGYYBSABKAsyFS5leHBvcnQudjEuUGRmT3B0aW9uc0IMCgpfZmlsZV9uYW1lIqsBCgpDc3ZPcHRpb25zEhMKC29taXRfaGVhZGVyGAEgASgIEhEKCWRlbGltaXRlchgCIAEoCRIqCgtsaW5lX2VuZGluZxgDIAEoDjIVLmV4cG9ydC52MS5MaW5lRW5kaW5nEiMKB3F1b3RpbmcYBCABKA4yEi5leHBvcnQudjEuUXVvdGluZxILCgNib20YBSABKAgSFwoPZXNjYXBlX2Zvcm11bGFzGAYgASgIIosBCgpQZGZPcHRpb25zEg0KBXRpdGxlGAEgASgJEiYKCXBhZ2Vfc2l6ZRgCIAEoDjITLmV4cG9ydC52MS5QYWdlU2l6ZRIrCgtvcmllbnRhdGlvbhgDIAEoDjIWLmV4cG9ydC52MS5PcmllbnRhdGlvbhIZChFvbWl0X2dlbmVyYXRlZF9hdBgEIAEoCCIoCgNSb3cSDQoFY2VsbHMYASADKAkSEgoKbnVsbF9jZWxscxgCIAMoDSJXCghSb3dCYXRjaBIcCgRyb3dzGAEgAygLMg4uZXhwb3J0LnYxLlJvdxItCglqc29uX3Jvd3MYAiADKAsyGi5nb29nbGUucHJvdG9idWYuTGlzdFZhbHVlIpMBCg5FeHBvcnRSZXNwb25zZRIpCgZoZWFkZXIYASABKAsyFy5leHBvcnQudjEuRXhwb3J0SGVhZGVySAASIQoFY2h1bmsYAiABKAsyEC5leHBvcnQudjEuQ2h1bmtIABIrCgdzdW1tYXJ5GAMgASgLMhguZXhwb3J0LnYxLkV4cG9ydFN1bW1hcnlIAEIGCgRraW5kIkoKDEV4cG9ydEhlYWRlchIRCglleHBvcnRfaWQYASABKAkSFAoMY29udGVudF90eXBlGAIgASgJEhEKCWZpbGVfbmFtZRgDIAEoCSIlCgVDaHVuaxIMCgRkYXRhGAEgASgMEg4KBm9mZnNldBgCIAEoBCKKAQoNRXhwb3J0U3VtbWFyeRIMCgRyb3dzGAEgASgEEg0KBWJ5dGVzGAIgASgEEg4KBnNoYTI1NhgDIAEoCRIrCghkdXJhdGlvbhgEIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIOCgZjaHVua3MYBSABKA0SDwoHYmF0Y2hlcxgGIAEoDSpACgZGb3JtYXQSFgoSRk9STUFUX1VOU1BFQ0lGSUVEEAASDgoKRk9STUFUX0NTVhABEg4KCkZPUk1BVF9QREYQAipwCgpDb2x1bW5UeXBlEhsKF0NPTFVNTl9UWVBFX1VOU1BFQ0lGSUVEEAASFAoQQ09MVU1OX1RZUEVfVEVYVBABEhYKEkNPTFVNTl9UWVBFX05VTUJFUhACEhcKE0NPTFVNTl9UWVBFX0JPT0xFQU4QAypTCgpMaW5lRW5kaW5nEhsKF0xJTkVfRU5ESU5HX1VOU1BFQ0lGSUVEEAASFAoQTElORV9FTkRJTkdfQ1JMRhABEhIKDkxJTkVfRU5ESU5HX0xGEAIqSAoHUXVvdGluZxIXChNRVU9USU5HX1VOU1BFQ0lGSUVEEAASEwoPUVVPVElOR19NSU5JTUFMEAESDwoLUVVPVElOR19BTEwQAipNCghQYWdlU2l6ZRIZChVQQUdFX1NJWkVfVU5TUEVDSUZJRUQQABIQCgxQQUdFX1NJWkVfQTQQARIUChBQQUdFX1NJWkVfTEVUVEVSEAIqXwoLT3JpZW50YXRpb24SGwoXT1JJRU5UQVRJT05fVU5TUEVDSUZJRUQQABIYChRPUklFTlRBVElPTl9QT1JUUkFJVBABEhkKFU9SSUVOVEFUSU9OX0xBTkRTQ0FQRRACMlIKDUV4cG9ydFNlcnZpY2USQQoGRXhwb3J0EhguZXhwb3J0LnYxLkV4cG9ydFJlcXVlc3QaGS5leHBvcnQudjEuRXhwb3J0UmVzcG9uc2UoATABYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_struct]);
+  fileDesc("ChZleHBvcnQvdjEvZXhwb3J0LnByb3RvEglleHBvcnQudjEiZgoNRXhwb3J0UmVxdWVzdBInCgVzdGFydBgBIAEoCzIWLmV4cG9ydC52MS5FeHBvcnRTdGFydEgAEiQKBWJhdGNoGAIgASgLMhMuZXhwb3J0LnYxLlJvd0JhdGNoSABCBgoEa2luZCJYCgZDb2x1bW4SCwoDa2V5GAEgASgJEg0KBXRpdGxlGAIgASgJEiMKBHR5cGUYAyABKA4yFS5leHBvcnQudjEuQ29sdW1uVHlwZRINCgV3aWR0aBgEIAEoAiLoAQoLRXhwb3J0U3RhcnQSIQoGZm9ybWF0GAEgASgOMhEuZXhwb3J0LnYxLkZvcm1hdBIiCgdjb2x1bW5zGAIgAygLMhEuZXhwb3J0LnYxLkNvbHVtbhIWCglmaWxlX25hbWUYAyABKAlIAIgBARIiCgNjc3YYBCABKAsyFS5leHBvcnQudjEuQ3N2T3B0aW9ucxIiCgNwZGYYBSABKAsyFS5leHBvcnQudjEuUGRmT3B0aW9ucxIkCgR4bHN4GAYgASgLMhYuZXhwb3J0LnYxLlhsc3hPcHRpb25zQgwKCl9maWxlX25hbWUiqwEKCkNzdk9wdGlvbnMSEwoLb21pdF9oZWFkZXIYASABKAgSEQoJZGVsaW1pdGVyGAIgASgJEioKC2xpbmVfZW5kaW5nGAMgASgOMhUuZXhwb3J0LnYxLkxpbmVFbmRpbmcSIwoHcXVvdGluZxgEIAEoDjISLmV4cG9ydC52MS5RdW90aW5nEgsKA2JvbRgFIAEoCBIXCg9lc2NhcGVfZm9ybXVsYXMYBiABKAgiIQoLWGxzeE9wdGlvbnMSEgoKc2hlZXRfbmFtZRgBIAEoCSKLAQoKUGRmT3B0aW9ucxINCgV0aXRsZRgBIAEoCRImCglwYWdlX3NpemUYAiABKA4yEy5leHBvcnQudjEuUGFnZVNpemUSKwoLb3JpZW50YXRpb24YAyABKA4yFi5leHBvcnQudjEuT3JpZW50YXRpb24SGQoRb21pdF9nZW5lcmF0ZWRfYXQYBCABKAgiKAoDUm93Eg0KBWNlbGxzGAEgAygJEhIKCm51bGxfY2VsbHMYAiADKA0iVwoIUm93QmF0Y2gSHAoEcm93cxgBIAMoCzIOLmV4cG9ydC52MS5Sb3cSLQoJanNvbl9yb3dzGAIgAygLMhouZ29vZ2xlLnByb3RvYnVmLkxpc3RWYWx1ZSKTAQoORXhwb3J0UmVzcG9uc2USKQoGaGVhZGVyGAEgASgLMhcuZXhwb3J0LnYxLkV4cG9ydEhlYWRlckgAEiEKBWNodW5rGAIgASgLMhAuZXhwb3J0LnYxLkNodW5rSAASKwoHc3VtbWFyeRgDIAEoCzIYLmV4cG9ydC52MS5FeHBvcnRTdW1tYXJ5SABCBgoEa2luZCJKCgxFeHBvcnRIZWFkZXISEQoJZXhwb3J0X2lkGAEgASgJEhQKDGNvbnRlbnRfdHlwZRgCIAEoCRIRCglmaWxlX25hbWUYAyABKAkiJQoFQ2h1bmsSDAoEZGF0YRgBIAEoDBIOCgZvZmZzZXQYAiABKAQiigEKDUV4cG9ydFN1bW1hcnkSDAoEcm93cxgBIAEoBBINCgVieXRlcxgCIAEoBBIOCgZzaGEyNTYYAyABKAkSKwoIZHVyYXRpb24YBCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SDgoGY2h1bmtzGAUgASgNEg8KB2JhdGNoZXMYBiABKA0qUQoGRm9ybWF0EhYKEkZPUk1BVF9VTlNQRUNJRklFRBAAEg4KCkZPUk1BVF9DU1YQARIOCgpGT1JNQVRfUERGEAISDwoLRk9STUFUX1hMU1gQAyqLAQoKQ29sdW1uVHlwZRIbChdDT0xVTU5fVFlQRV9VTlNQRUNJRklFRBAAEhQKEENPTFVNTl9UWVBFX1RFWFQQARIWChJDT0xVTU5fVFlQRV9OVU1CRVIQAhIXChNDT0xVTU5fVFlQRV9CT09MRUFOEAMSGQoVQ09MVU1OX1RZUEVfVElNRVNUQU1QEAQqUwoKTGluZUVuZGluZxIbChdMSU5FX0VORElOR19VTlNQRUNJRklFRBAAEhQKEExJTkVfRU5ESU5HX0NSTEYQARISCg5MSU5FX0VORElOR19MRhACKkgKB1F1b3RpbmcSFwoTUVVPVElOR19VTlNQRUNJRklFRBAAEhMKD1FVT1RJTkdfTUlOSU1BTBABEg8KC1FVT1RJTkdfQUxMEAIqTQoIUGFnZVNpemUSGQoVUEFHRV9TSVpFX1VOU1BFQ0lGSUVEEAASEAoMUEFHRV9TSVpFX0E0EAESFAoQUEFHRV9TSVpFX0xFVFRFUhACKl8KC09yaWVudGF0aW9uEhsKF09SSUVOVEFUSU9OX1VOU1BFQ0lGSUVEEAASGAoUT1JJRU5UQVRJT05fUE9SVFJBSVQQARIZChVPUklFTlRBVElPTl9MQU5EU0NBUEUQAjJSCg1FeHBvcnRTZXJ2aWNlEkEKBkV4cG9ydBIYLmV4cG9ydC52MS5FeHBvcnRSZXF1ZXN0GhkuZXhwb3J0LnYxLkV4cG9ydFJlc3BvbnNlKAEwAWIGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_struct]);
 
 /**
  * @generated from message export.v1.ExportRequest
@@ -117,6 +117,11 @@ export type ExportStart = Message<"export.v1.ExportStart"> & {
    * @generated from field: export.v1.PdfOptions pdf = 5;
    */
   pdf?: PdfOptions | undefined;
+
+  /**
+   * @generated from field: export.v1.XlsxOptions xlsx = 6;
+   */
+  xlsx?: XlsxOptions | undefined;
 };
 
 /**
@@ -180,6 +185,27 @@ export const CsvOptionsSchema: GenMessage<CsvOptions> = /*@__PURE__*/
   messageDesc(file_export_v1_export, 3);
 
 /**
+ * @generated from message export.v1.XlsxOptions
+ */
+export type XlsxOptions = Message<"export.v1.XlsxOptions"> & {
+  /**
+   * The first sheet's name: 1 to 31 characters, none of : \ / ? * [ ]; by
+   * default the file name without its extension, else "Export". Rows past
+   * Excel's 1,048,576 a sheet go on to sheets named "<name> (2)" and so on.
+   *
+   * @generated from field: string sheet_name = 1;
+   */
+  sheetName: string;
+};
+
+/**
+ * Describes the message export.v1.XlsxOptions.
+ * Use `create(XlsxOptionsSchema)` to create a new message.
+ */
+export const XlsxOptionsSchema: GenMessage<XlsxOptions> = /*@__PURE__*/
+  messageDesc(file_export_v1_export, 4);
+
+/**
  * @generated from message export.v1.PdfOptions
  */
 export type PdfOptions = Message<"export.v1.PdfOptions"> & {
@@ -213,7 +239,7 @@ export type PdfOptions = Message<"export.v1.PdfOptions"> & {
  * Use `create(PdfOptionsSchema)` to create a new message.
  */
 export const PdfOptionsSchema: GenMessage<PdfOptions> = /*@__PURE__*/
-  messageDesc(file_export_v1_export, 4);
+  messageDesc(file_export_v1_export, 5);
 
 /**
  * A row of cells given as text, in column order.
@@ -240,7 +266,7 @@ export type Row = Message<"export.v1.Row"> & {
  * Use `create(RowSchema)` to create a new message.
  */
 export const RowSchema: GenMessage<Row> = /*@__PURE__*/
-  messageDesc(file_export_v1_export, 5);
+  messageDesc(file_export_v1_export, 6);
 
 /**
  * @generated from message export.v1.RowBatch
@@ -266,7 +292,7 @@ export type RowBatch = Message<"export.v1.RowBatch"> & {
  * Use `create(RowBatchSchema)` to create a new message.
  */
 export const RowBatchSchema: GenMessage<RowBatch> = /*@__PURE__*/
-  messageDesc(file_export_v1_export, 6);
+  messageDesc(file_export_v1_export, 7);
 
 /**
  * @generated from message export.v1.ExportResponse
@@ -307,7 +333,7 @@ export type ExportResponse = Message<"export.v1.ExportResponse"> & {
  * Use `create(ExportResponseSchema)` to create a new message.
  */
 export const ExportResponseSchema: GenMessage<ExportResponse> = /*@__PURE__*/
-  messageDesc(file_export_v1_export, 7);
+  messageDesc(file_export_v1_export, 8);
 
 /**
  * @generated from message export.v1.ExportHeader
@@ -334,7 +360,7 @@ export type ExportHeader = Message<"export.v1.ExportHeader"> & {
  * Use `create(ExportHeaderSchema)` to create a new message.
  */
 export const ExportHeaderSchema: GenMessage<ExportHeader> = /*@__PURE__*/
-  messageDesc(file_export_v1_export, 8);
+  messageDesc(file_export_v1_export, 9);
 
 /**
  * @generated from message export.v1.Chunk
@@ -358,7 +384,7 @@ export type Chunk = Message<"export.v1.Chunk"> & {
  * Use `create(ChunkSchema)` to create a new message.
  */
 export const ChunkSchema: GenMessage<Chunk> = /*@__PURE__*/
-  messageDesc(file_export_v1_export, 9);
+  messageDesc(file_export_v1_export, 10);
 
 /**
  * @generated from message export.v1.ExportSummary
@@ -404,7 +430,7 @@ export type ExportSummary = Message<"export.v1.ExportSummary"> & {
  * Use `create(ExportSummarySchema)` to create a new message.
  */
 export const ExportSummarySchema: GenMessage<ExportSummary> = /*@__PURE__*/
-  messageDesc(file_export_v1_export, 10);
+  messageDesc(file_export_v1_export, 11);
 
 /**
  * @generated from enum export.v1.Format
@@ -424,6 +450,13 @@ export enum Format {
    * @generated from enum value: FORMAT_PDF = 2;
    */
   PDF = 2,
+
+  /**
+   * An Excel workbook (Office Open XML), streamed.
+   *
+   * @generated from enum value: FORMAT_XLSX = 3;
+   */
+  XLSX = 3,
 }
 
 /**
@@ -433,7 +466,8 @@ export const FormatSchema: GenEnum<Format> = /*@__PURE__*/
   enumDesc(file_export_v1_export, 0);
 
 /**
- * ColumnType is a rendering hint; it never changes the text of a cell.
+ * ColumnType is a rendering hint; it never changes the text of a cell in CSV
+ * or PDF. In XLSX it chooses the cell type.
  *
  * @generated from enum export.v1.ColumnType
  */
@@ -465,6 +499,13 @@ export enum ColumnType {
    * @generated from enum value: COLUMN_TYPE_BOOLEAN = 3;
    */
   BOOLEAN = 3,
+
+  /**
+   * An ISO 8601 date or date-time; a date cell in XLSX, text elsewhere.
+   *
+   * @generated from enum value: COLUMN_TYPE_TIMESTAMP = 4;
+   */
+  TIMESTAMP = 4,
 }
 
 /**
@@ -591,7 +632,7 @@ export const OrientationSchema: GenEnum<Orientation> = /*@__PURE__*/
   enumDesc(file_export_v1_export, 5);
 
 /**
- * ExportService turns a stream of table rows into a file (CSV or PDF) that is
+ * ExportService turns a stream of table rows into a file (CSV, PDF or XLSX) that is
  * streamed back while the rows are still arriving.
  *
  * @generated from service export.v1.ExportService
