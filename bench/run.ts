@@ -1,199 +1,177 @@
 /**
- * Throughput and memory of the export service, client and server on
- * loopback in separate processes. Each scenario runs three times and
- * reports its median; ratios compare medians from this one run. Asserts
- * nothing: machines here are shared and noisy.
+ * The benchmark suite: the service end to end, client and server in separate
+ * processes on loopback, beside its baselines (csv-stringify and plain
+ * pdfkit alone, the replaced HTTP/1.1 design), in one run. Every round runs
+ * every case once, so slow spells of a shared machine fall on all cases
+ * alike; the table gives medians (min–max) over the rounds, and the ratios
+ * are taken within this run. It asserts nothing: it prints, and a full run
+ * writes bench/results/<date>.json.
  *
- *   npm run bench            all scenarios
- *   npm run bench -- csv     only scenarios whose name contains "csv"
+ *   npm run bench                   everything, 3 rounds
+ *   npm run bench -- csv memory     only cases with these ids or tags
+ *   npm run bench -- --quick        a tenth of the rows, 1 round (development)
+ *   npm run bench -- --ten-million  also the 10,000,000-row memory case
  */
-import { create, type MessageInitShape } from "@bufbuild/protobuf";
-import { createClient } from "@connectrpc/connect";
-import { createGrpcTransport } from "@connectrpc/connect-node";
+import { spawnSync } from "node:child_process";
+import { mkdir, writeFile } from "node:fs/promises";
+import { cpus, loadavg, release, totalmem } from "node:os";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { type Case, type Context, type Measured, type Scale, WarmServers } from "./cases/case.js";
+import { allCases } from "./cases/index.js";
+import { checks } from "./checks.js";
 import {
-  type ExportRequest,
-  ExportRequestSchema,
-  ExportService,
-  type ExportStartSchema,
-  Format,
-} from "../gen/export/v1/export_pb.js";
-import { type ChildServer, spawnServer } from "../test/support/child-server.js";
+  checksTable,
+  evaluate,
+  figuresTable,
+  formatNumber,
+  sameFileProblems,
+  summarise,
+} from "./report.js";
+import { buildService, MiB, startCommand } from "./servers.js";
+import { Worker } from "./workers.js";
 
-const WIDTH = 8;
+const FULL: Scale = {
+  rounds: 3,
+  csvRows: 1_000_000,
+  pdfRows: 100_000,
+  smallRows: 10_000,
+  largeRows: 1_000_000,
+  hugeRows: 10_000_000,
+  concurrentRows: 200_000,
+  firstChunkExports: 20,
+};
 
-interface Scenario {
-  readonly name: string;
-  readonly rows: number;
-  readonly batchRows: number;
-  readonly format: Format;
-  readonly json?: boolean;
-  readonly serverEnv?: Record<string, string>;
-  readonly start?: MessageInitShape<typeof ExportStartSchema>;
+const QUICK: Scale = {
+  rounds: 1,
+  csvRows: FULL.csvRows / 10,
+  pdfRows: FULL.pdfRows / 10,
+  smallRows: FULL.smallRows / 10,
+  largeRows: FULL.largeRows / 10,
+  hugeRows: FULL.hugeRows / 10,
+  concurrentRows: FULL.concurrentRows / 10,
+  firstChunkExports: FULL.firstChunkExports,
+};
+
+const { values: flags, positionals: names } = parseArgs({
+  options: {
+    quick: { type: "boolean", default: false },
+    "ten-million": { type: "boolean", default: false },
+  },
+  allowPositionals: true,
+});
+const scale = flags.quick ? QUICK : FULL;
+const everyCase = allCases(scale, { tenMillion: flags["ten-million"] });
+const cases = everyCase.filter(
+  (candidate) =>
+    names.length === 0 ||
+    names.some((name) => candidate.id === name || candidate.tags.includes(name)),
+);
+if (cases.length === 0) {
+  const known = new Set(everyCase.flatMap((candidate) => [candidate.id, ...candidate.tags]));
+  throw new Error(`no case is called ${names.join(" or ")}; known: ${[...known].join(", ")}`);
 }
 
-interface Measurement {
-  readonly rowsPerSecond: number;
-  readonly mibPerSecond: number;
-  readonly outputMiB: number;
-  readonly seconds: number;
-  readonly peakRssMiB: number;
+function progress(message: string) {
+  process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${message}\n`);
 }
 
-function sampleCells(index: number): string[] {
-  return [
-    String(100_000 + index),
-    `Customer ${index % 997}`,
-    `customer${index % 997}@example.com`,
-    (((index * 7919) % 100_000) / 100).toFixed(2),
-    index % 3 === 0 ? "true" : "false",
-    "2026-06-19T12:54:00Z",
-    ["Zürich", "Αθήνα", "Москва", "Reykjavík"][index % 4] as string,
-    index % 5 === 0 ? "call before delivery" : "",
-  ];
-}
-
-/** One batch message, built once and sent again and again. */
-function batchMessage(scenario: Scenario): ExportRequest {
-  const cells = Array.from({ length: scenario.batchRows }, (_, index) => sampleCells(index));
-  const value = scenario.json
-    ? {
-        jsonRows: cells.map((row) => ({
-          values: row.map((cell) => ({ kind: { case: "stringValue" as const, value: cell } })),
-        })),
-      }
-    : { rows: cells.map((row) => ({ cells: row })) };
-  return create(ExportRequestSchema, { kind: { case: "batch", value } });
-}
-
-async function measure(server: ChildServer, scenario: Scenario): Promise<Measurement> {
-  const client = createClient(ExportService, createGrpcTransport({ baseUrl: server.baseUrl }));
-  const batch = batchMessage(scenario);
-  const columns = Array.from({ length: WIDTH }, (_, index) => ({
-    key: `c${index}`,
-    title: `Column ${index}`,
-  }));
-  async function* requests() {
-    yield create(ExportRequestSchema, {
-      kind: { case: "start", value: { format: scenario.format, columns, ...scenario.start } },
-    });
-    for (let sent = 0; sent < scenario.rows; sent += scenario.batchRows) yield batch;
+progress("building the service (npm run build)");
+buildService();
+const command = startCommand();
+const context: Context = {
+  scale,
+  command,
+  servers: new WarmServers(command),
+  clients: [new Worker(), new Worker(), new Worker(), new Worker(), new Worker()],
+  baselines: new Worker(),
+};
+const loadBefore = loadavg();
+const rounds: Record<string, Measured>[] = [];
+try {
+  for (const benchCase of cases) {
+    if (benchCase.warmUp === undefined) continue;
+    progress(`warming up ${benchCase.id}`);
+    await benchCase.warmUp(context);
   }
-  let bytes = 0;
+  for (let round = 1; round <= scale.rounds; round++) {
+    const figures: Record<string, Measured> = {};
+    for (const benchCase of cases) {
+      progress(`round ${round}/${scale.rounds}: ${benchCase.id}`);
+      Object.assign(figures, await runTimed(benchCase));
+    }
+    rounds.push(figures);
+  }
+} finally {
+  await context.servers.stop();
+  for (const worker of [...context.clients, context.baselines]) worker.close();
+}
+
+async function runTimed(benchCase: Case): Promise<Record<string, Measured>> {
   const started = performance.now();
-  for await (const response of client.export(requests())) {
-    if (response.kind.case === "chunk") bytes += response.kind.value.data.length;
-  }
-  const seconds = (performance.now() - started) / 1000;
-  const mib = bytes / 1024 / 1024;
-  return {
-    rowsPerSecond: scenario.rows / seconds,
-    mibPerSecond: mib / seconds,
-    outputMiB: mib,
-    seconds,
-    peakRssMiB: (await server.peakRssBytes()) / 1024 / 1024,
+  const measured = await benchCase.run(context);
+  progress(`  ${benchCase.id} took ${formatNumber((performance.now() - started) / 1000)} s`);
+  return measured;
+}
+
+const summaries = summarise(
+  cases.flatMap((benchCase) => benchCase.lines),
+  rounds,
+);
+const results = evaluate(checks(scale), summaries, rounds);
+const problems = sameFileProblems(summaries);
+const cpu = cpus();
+const machine = {
+  cpu: `${cpu.length} × ${cpu[0]?.model ?? "unknown CPU"}`,
+  memoryGiB: Math.round(totalmem() / 1024 / MiB),
+  kernel: release(),
+  node: process.version,
+  loadAverageBefore: loadBefore[0],
+  loadAverageAfter: loadavg()[0],
+};
+
+console.log(
+  `\nExport@Scale bench, ${new Date().toISOString().slice(0, 10)}: ${scale.rounds} round(s), cases alternated; ` +
+    `${machine.cpu}, ${machine.memoryGiB} GiB, Linux ${machine.kernel}, Node ${machine.node}; ` +
+    `load average ${formatNumber(machine.loadAverageBefore ?? 0)} before, ${formatNumber(machine.loadAverageAfter ?? 0)} after. ` +
+    `Service started as \`${command.script}\`.\n`,
+);
+console.log(figuresTable(summaries));
+console.log(
+  "\nmedian (min–max) over the rounds. 1,000-row batches of 8 columns; client and server in separate " +
+    "processes on loopback. First chunk: from the call to the first chunk; the first-chunk lines send " +
+    "start and one batch and wait for it, the others keep sending. Peak RSS: the server's VmHWM.\n",
+);
+console.log(checksTable(results));
+console.log(
+  problems.length === 0
+    ? "\nEvery CSV path wrote the same file for the same rows (size, and sha256 where reported)."
+    : `\nWARNING: CSV paths wrote different files, so their figures do not compare:\n${problems.join("\n")}`,
+);
+
+// Only a full run is a record to compare against; partial runs only print.
+if (!flags.quick && names.length === 0) {
+  const date = new Date().toISOString().slice(0, 10);
+  const path = new URL(`results/${date}.json`, import.meta.url);
+  await mkdir(new URL("results/", import.meta.url), { recursive: true });
+  const record = {
+    date,
+    command: `npm run bench${flags["ten-million"] ? " -- --ten-million" : ""}`,
+    machine,
+    startCommand: command.script,
+    scale,
+    lines: summaries,
+    ratios: results,
+    sameFileProblems: problems,
   };
+  // Four significant digits: more is noise on any machine, and diffs stay readable.
+  const rounded = (_key: string, value: unknown) =>
+    typeof value === "number" && !Number.isInteger(value) ? Number(value.toPrecision(4)) : value;
+  await writeFile(path, JSON.stringify(record, rounded));
+  // In the project's own format, so `npm run lint` passes with the file committed.
+  const format = spawnSync("npx", ["biome", "format", "--write", fileURLToPath(path)], {
+    encoding: "utf8",
+  });
+  if (format.status !== 0) throw new Error(`biome format failed: ${format.stderr}`);
+  console.log(`\nFigures written to bench/results/${date}.json`);
 }
-
-const SCENARIOS: Scenario[] = [
-  {
-    name: "csv 1M rows, fast path, 1000-row batches",
-    rows: 1_000_000,
-    batchRows: 1_000,
-    format: Format.CSV,
-  },
-  {
-    name: "csv 200k rows, fast path, 10-row batches",
-    rows: 200_000,
-    batchRows: 10,
-    format: Format.CSV,
-  },
-  {
-    name: "csv 200k rows, fast path, 100-row batches",
-    rows: 200_000,
-    batchRows: 100,
-    format: Format.CSV,
-  },
-  {
-    name: "csv 200k rows, fast path, 1000-row batches",
-    rows: 200_000,
-    batchRows: 1_000,
-    format: Format.CSV,
-  },
-  {
-    name: "csv 200k rows, json_rows, 1000-row batches",
-    rows: 200_000,
-    batchRows: 1_000,
-    format: Format.CSV,
-    json: true,
-  },
-  {
-    name: "csv 200k rows, fast path, gzip responses",
-    rows: 200_000,
-    batchRows: 1_000,
-    format: Format.CSV,
-    serverEnv: { COMPRESSION: "gzip" },
-  },
-  {
-    name: "pdf 100k rows, fast path, 1000-row batches",
-    rows: 100_000,
-    batchRows: 1_000,
-    format: Format.PDF,
-  },
-];
-
-const REPEATS = 3;
-const filter = process.argv[2] ?? "";
-const results = new Map<string, Measurement>();
-for (const scenario of SCENARIOS.filter((candidate) => candidate.name.includes(filter))) {
-  const server = await spawnServer(["node", "--import", "tsx", "src/main.ts"], scenario.serverEnv);
-  try {
-    // Warm up the JIT and let the heap grow to its working size first.
-    await measure(server, { ...scenario, rows: Math.min(scenario.rows, 200_000) });
-    const runs: Measurement[] = [];
-    for (let repeat = 0; repeat < REPEATS; repeat++) runs.push(await measure(server, scenario));
-    // The median run: one slow run on a shared machine does not move it.
-    runs.sort((a, b) => a.rowsPerSecond - b.rowsPerSecond);
-    const result = runs[Math.floor(REPEATS / 2)] as Measurement;
-    results.set(scenario.name, result);
-    const spread = runs.map((run) => Math.round(run.rowsPerSecond / 1000)).join("/");
-    console.log(
-      `${scenario.name.padEnd(46)} ${Math.round(result.rowsPerSecond).toLocaleString("en").padStart(9)} rows/s ` +
-        `(runs ${spread}k) ${result.mibPerSecond.toFixed(1).padStart(5)} MiB/s out  ` +
-        `${result.outputMiB.toFixed(1).padStart(6)} MiB  server peak RSS ${result.peakRssMiB.toFixed(0)} MiB`,
-    );
-  } finally {
-    await server.stop();
-  }
-}
-
-function ratio(label: string, numerator: string, denominator: string) {
-  const a = results.get(numerator);
-  const b = results.get(denominator);
-  if (a && b) console.log(`${label}: ${(a.rowsPerSecond / b.rowsPerSecond).toFixed(2)}x`);
-}
-console.log("");
-ratio(
-  "fast path vs json_rows",
-  "csv 200k rows, fast path, 1000-row batches",
-  "csv 200k rows, json_rows, 1000-row batches",
-);
-ratio(
-  "100-row vs 10-row batches",
-  "csv 200k rows, fast path, 100-row batches",
-  "csv 200k rows, fast path, 10-row batches",
-);
-ratio(
-  "1000-row vs 100-row batches",
-  "csv 200k rows, fast path, 1000-row batches",
-  "csv 200k rows, fast path, 100-row batches",
-);
-ratio(
-  "uncompressed vs gzip",
-  "csv 200k rows, fast path, 1000-row batches",
-  "csv 200k rows, fast path, gzip responses",
-);
-ratio(
-  "csv vs pdf (rows/s)",
-  "csv 200k rows, fast path, 1000-row batches",
-  "pdf 100k rows, fast path, 1000-row batches",
-);

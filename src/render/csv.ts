@@ -48,8 +48,8 @@ export function stringifyOptions(
  * them, else csv-stringify's sync API, one call per block.
  */
 export function csvBlockWriter(settings: CsvSettings, escapes: readonly boolean[]): CsvBlockWriter {
-  const transforms = escapes.map((escape) =>
-    settings.escapeFormulas && escape ? escapeFormula : undefined,
+  const transforms = escapes.map((escaped) =>
+    settings.escapeFormulas && escaped ? escapeFormula : undefined,
   );
   return (
     createCsvBlockWriter(settings, transforms) ??

@@ -4,7 +4,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fromJsonString } from "@bufbuild/protobuf";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ExportRequestSchema } from "../../gen/export/v1/export_pb.js";
+import { ExportRequestSchema, Format } from "../../gen/export/v1/export_pb.js";
+import { loadConfig } from "../../src/config.js";
+import { makeCertificates } from "../support/certs.js";
 import { PROJECT_ROOT } from "../support/child-server.js";
 import { collectExport, createExportClient } from "../support/connect-client.js";
 import { type RunningServer, startServer } from "../support/server.js";
@@ -62,12 +64,48 @@ describe("README", () => {
       for (const token of [shownToken, hashedToken]) {
         const client = createExportClient(guarded.baseUrl, "grpc", { token });
         const result = await collectExport(client, [
-          { kind: { case: "start", value: { format: 1, columns: [{ key: "id" }] } } },
+          { kind: { case: "start", value: { format: Format.CSV, columns: [{ key: "id" }] } } },
         ]);
         expect(result.summary.rows).toBe(0n);
       }
     } finally {
       await guarded.close();
+    }
+  });
+
+  it("shows TLS settings that start a mutual-TLS server", async () => {
+    const line = /^(TLS_CERT_FILE=\S+ TLS_KEY_FILE=\S+ TLS_CLIENT_CA_FILE=\S+) npm start$/m.exec(
+      readme,
+    )?.[1];
+    const certs = await makeCertificates();
+    const files: Record<string, string> = {
+      "server.pem": certs.server.certFile,
+      "server.key": certs.server.keyFile,
+      "clients-ca.pem": certs.caFile,
+    };
+    const env = Object.fromEntries(
+      (line ?? "").split(" ").map((pair) => {
+        const [name, file] = pair.split("=") as [string, string];
+        return [name, files[file] ?? file];
+      }),
+    );
+    const config = loadConfig([], env);
+    const secure = await startServer({
+      tlsCertFile: config.tlsCertFile,
+      tlsKeyFile: config.tlsKeyFile,
+      tlsClientCaFile: config.tlsClientCaFile,
+    });
+    try {
+      const alice = await certs.client("alice");
+      const client = createExportClient(`https://127.0.0.1:${secure.port}`, "grpc", {
+        tls: { ca: certs.ca, cert: alice.cert, key: alice.key },
+      });
+      const result = await collectExport(client, [
+        { kind: { case: "start", value: { format: Format.CSV, columns: [{ key: "id" }] } } },
+      ]);
+      expect(result.summary.rows).toBe(0n);
+    } finally {
+      await secure.close();
     }
   });
 });

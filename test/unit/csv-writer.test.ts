@@ -65,8 +65,8 @@ describe("fast CSV writer", () => {
             ),
           ),
         (csv, [escapes, rows]) => {
-          const transforms = escapes.map((escape) =>
-            csv.escapeFormulas && escape ? escapeFormula : undefined,
+          const transforms = escapes.map((escaped) =>
+            csv.escapeFormulas && escaped ? escapeFormula : undefined,
           );
           const fast = createCsvBlockWriter(csv, transforms);
           expect(fast).toBeDefined();

@@ -1,0 +1,30 @@
+import type { ExportJob } from "../worker/jobs.js";
+import { type Case, exportJob, type Line, measureExport } from "./case.js";
+
+/**
+ * One export on a warm, long-lived server, client and server in separate
+ * processes on loopback.
+ */
+export function endToEndCase(
+  line: Line,
+  tags: readonly string[],
+  job: Pick<ExportJob, "format" | "encoding" | "gzip">,
+  warmUpRows: number,
+): Case {
+  const compression = job.gzip ? "gzip" : "none";
+  return {
+    id: line.id,
+    tags,
+    lines: [line],
+    async warmUp({ servers, clients }) {
+      const server = await servers.get(compression);
+      await clients[0].run(exportJob(server, warmUpRows, job));
+    },
+    async run({ servers, clients }) {
+      const server = await servers.get(compression);
+      return {
+        [line.id]: await measureExport(server, clients[0], exportJob(server, line.rows, job)),
+      };
+    },
+  };
+}

@@ -1,0 +1,83 @@
+import { baselineCase } from "./baseline.js";
+import type { Case, Scale } from "./case.js";
+import { concurrencyCase } from "./concurrency.js";
+import { endToEndCase } from "./end-to-end.js";
+import { firstChunkCase } from "./first-chunk.js";
+import { freshServerCase } from "./fresh-server.js";
+import { replacedDesignCase } from "./replaced.js";
+
+/** Every case, in the order a round runs them and the table lists them. */
+export function allCases(scale: Scale, options: { readonly tenMillion: boolean }): Case[] {
+  const { csvRows, pdfRows } = scale;
+  // Warm-ups run a fifth of a case's rows: enough for the JIT and the heap
+  // to reach their working state.
+  const csvCase = (encoding: "rows" | "json_rows", gzip: boolean) =>
+    endToEndCase(
+      {
+        id: `csv-${encoding.replace("_", "-")}${gzip ? "-gzip" : ""}`,
+        title: `CSV end to end, ${encoding}${gzip ? ", gzip" : ""}`,
+        rows: csvRows,
+        csvFile: true,
+      },
+      ["csv"],
+      { format: "csv", encoding, gzip },
+      csvRows / 5,
+    );
+  const freshCase = (rows: number, tags: string[], holdUntilFirstChunk: boolean) =>
+    freshServerCase(
+      {
+        id: `fresh-${rows}`,
+        title: `CSV end to end, first export on a fresh server${holdUntilFirstChunk ? " (cold first chunk)" : ""}`,
+        rows,
+        csvFile: true,
+      },
+      tags,
+      holdUntilFirstChunk,
+    );
+  return [
+    csvCase("rows", false),
+    csvCase("json_rows", false),
+    csvCase("rows", true),
+    csvCase("json_rows", true),
+    baselineCase(
+      "csv-stringify-stream",
+      {
+        id: "csv-stringify-stream",
+        title: "csv-stringify stream API alone (in process)",
+        rows: csvRows,
+        csvFile: true,
+      },
+      ["csv"],
+      csvRows / 5,
+    ),
+    baselineCase(
+      "csv-stringify-sync",
+      {
+        id: "csv-stringify-sync",
+        title: "csv-stringify sync API alone, per batch (in process)",
+        rows: csvRows,
+        csvFile: true,
+      },
+      ["csv"],
+      csvRows / 5,
+    ),
+    endToEndCase(
+      { id: "pdf", title: "PDF end to end, rows", rows: pdfRows },
+      ["pdf"],
+      { format: "pdf", encoding: "rows", gzip: false },
+      pdfRows / 5,
+    ),
+    baselineCase(
+      "pdfkit",
+      { id: "pdfkit", title: "plain pdfkit, doc.text per cell (in process)", rows: pdfRows },
+      ["pdf"],
+      pdfRows / 10,
+    ),
+    freshCase(scale.smallRows, ["memory", "first-chunk"], true),
+    freshCase(scale.largeRows, ["memory", "replaced"], false),
+    ...(options.tenMillion ? [freshCase(scale.hugeRows, ["memory"], false)] : []),
+    concurrencyCase(scale.concurrentRows),
+    firstChunkCase(scale.firstChunkExports),
+    replacedDesignCase(scale.largeRows),
+  ];
+}

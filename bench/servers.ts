@@ -1,0 +1,80 @@
+/**
+ * The server processes the bench measures: the service, built and started
+ * exactly as package.json's "start" script starts it, and the replaced design.
+ */
+import { execFileSync, spawnSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { type ChildServer, PROJECT_ROOT, spawnServer } from "../test/support/child-server.js";
+
+export type { ChildServer };
+
+const CLOCK_TICKS_PER_SECOND = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }));
+
+/** Builds dist/ with `npm run build`, as `npm start` does first (its prestart). */
+export function buildService(): void {
+  const build = spawnSync("npm", ["run", "build"], { cwd: PROJECT_ROOT, encoding: "utf8" });
+  if (build.status !== 0) {
+    throw new Error(`npm run build failed:\n${build.stdout}${build.stderr}`);
+  }
+}
+
+export interface StartCommand {
+  readonly env: Record<string, string>;
+  /** Node's own arguments (flags and the script), without the node binary. */
+  readonly args: readonly string[];
+  /** The script as written in package.json, for the report. */
+  readonly script: string;
+}
+
+/**
+ * package.json's "start" script, read each run so a change to its node flags
+ * (heap sizes, say) is what gets measured. Only `[NAME=value …] node
+ * [flags …] script` is understood; anything else is refused rather than
+ * measured wrongly.
+ */
+export function startCommand(): StartCommand {
+  const manifest = JSON.parse(readFileSync(join(PROJECT_ROOT, "package.json"), "utf8")) as {
+    scripts: Record<string, string>;
+  };
+  const script = manifest.scripts.start ?? "";
+  if (/["'`$|&;<>\\]/.test(script)) {
+    throw new Error(`the bench cannot run package.json's start script as written: ${script}`);
+  }
+  const words = script.trim().split(/\s+/);
+  const env: Record<string, string> = {};
+  while (/^[A-Za-z_]\w*=/.test(words[0] ?? "")) {
+    const [name, ...value] = (words.shift() as string).split("=");
+    env[name as string] = value.join("=");
+  }
+  if (words.shift() !== "node" || words.length === 0) {
+    throw new Error(`package.json's start script is not "node [flags] script": ${script}`);
+  }
+  return { env, args: words, script };
+}
+
+/** A fresh service process with the shipped start command and defaults, plus `env`. */
+export function startService(command: StartCommand, env: Record<string, string> = {}) {
+  return spawnServer([process.execPath, ...command.args], { ...command.env, ...env });
+}
+
+/** The replaced design (bench/replaced-design/server.ts) in its own process. */
+export function startReplacedDesign() {
+  return spawnServer([process.execPath, "--import", "tsx", "bench/replaced-design/server.ts"]);
+}
+
+/**
+ * CPU time the server process has used so far (user + system), in seconds,
+ * from its own counters in /proc: this survives a noisy machine where wall
+ * time does not.
+ */
+export async function cpuSeconds(server: ChildServer): Promise<number> {
+  const stat = await readFile(`/proc/${server.child.pid}/stat`, "utf8");
+  // Fields after the command name, which is in parentheses and may hold
+  // spaces: state is field 3, utime 14 and stime 15.
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
+}
+
+export const MiB = 1024 * 1024;
