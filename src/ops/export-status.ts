@@ -33,8 +33,6 @@ export interface ExportStatusOptions {
   readonly slotsInUse: () => number;
   /** True once shutdown has begun. */
   readonly draining: () => boolean;
-  /** Clock in ms; default `Date.now`. */
-  readonly now?: () => number;
 }
 
 export interface ExportStatus extends ExportObserver {
@@ -57,7 +55,6 @@ interface Tracked {
  * it: fed by the pipeline's observer events, read by the side port.
  */
 export function createExportStatus(options: ExportStatusOptions): ExportStatus {
-  const now = options.now ?? Date.now;
   // Insertion order is start order, so the report lists the oldest first.
   const running = new Map<string, Tracked>();
   return {
@@ -68,7 +65,7 @@ export function createExportStatus(options: ExportStatusOptions): ExportStatus {
         user: event.user,
         peer: event.peer,
         columns: event.columns,
-        startedAtMs: now(),
+        startedAtMs: Date.now(),
         rows: 0,
         bytes: 0,
       });
@@ -84,7 +81,7 @@ export function createExportStatus(options: ExportStatusOptions): ExportStatus {
     },
     refused() {},
     report() {
-      const at = now();
+      const at = Date.now();
       return {
         status: options.draining() ? "draining" : "ready",
         slotsInUse: options.slotsInUse(),

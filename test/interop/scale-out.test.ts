@@ -32,6 +32,11 @@ const ROWS_AFTER_HOLD = 3_000;
 const WIDTH = 6;
 /** Short, so that held exports see several of the server's pings through nginx. */
 const KEEPALIVE_INTERVAL_MS = 300;
+/**
+ * Generous: on a loaded machine an answer to a ping can take longer than
+ * the interval, and a missed one closes the connection with its exports.
+ */
+const KEEPALIVE_TIMEOUT_MS = 10_000;
 
 /** nginx's max_fails for the upstream servers, as committed. */
 const MAX_FAILS = Number(/max_fails=(\d+)/.exec(readFileSync(NGINX_SITE, "utf8"))?.[1]);
@@ -51,7 +56,7 @@ beforeAll(async () => {
         // A failed test may leave exports open: teardown must not wait 30 s.
         SHUTDOWN_GRACE_MS: "1000",
         KEEPALIVE_INTERVAL_MS: String(KEEPALIVE_INTERVAL_MS),
-        KEEPALIVE_TIMEOUT_MS: String(KEEPALIVE_INTERVAL_MS),
+        KEEPALIVE_TIMEOUT_MS: String(KEEPALIVE_TIMEOUT_MS),
         LOG_LEVEL: "info",
       }),
     ),
@@ -63,12 +68,12 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const held of everyExport) held.release();
   await nginx?.stop();
-  await Promise.all(
-    replicas
-      .filter((r) => r.child.exitCode === null && r.child.signalCode === null)
-      .map((r) => r.stop()),
-  );
+  await Promise.all(replicas.filter(alive).map((r) => r.stop()));
 });
+
+function alive(replica: ChildServer): boolean {
+  return replica.child.exitCode === null && replica.child.signalCode === null;
+}
 
 function logCount(replica: ChildServer, event: string): number {
   return replica.logs.filter((entry) => entry.event === event).length;
@@ -150,6 +155,9 @@ function expectComplete(result: TrackedResult) {
 async function holdThroughNginx(
   count: number,
 ): Promise<{ exports: TrackedExport[]; ids: string[] }> {
+  // A replica frees a slot just after its summary went out: wait for the
+  // last test's exports to be over on every replica.
+  await eventually(() => replicas.every((replica) => !alive(replica) || running(replica) === 0));
   const exports = Array.from({ length: count }, () => trackedExport(client));
   const ids = await withTimeout(
     Promise.all(exports.map((held) => held.started)),

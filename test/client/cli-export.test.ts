@@ -1,0 +1,231 @@
+import { createHash } from "node:crypto";
+import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { stringify } from "csv-stringify/sync";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { buildOnce, runCli, runCliInTerminal } from "../support/cli.js";
+import { parseCsv } from "../support/csv.js";
+import { ORDERS_PATH, type Order, readOrders } from "../support/orders.js";
+import { pageTexts } from "../support/pdf.js";
+import { type RunningServer, startServer } from "../support/server.js";
+
+const orders = readOrders();
+const KEYS = ["order_id", "customer", "email", "amount", "paid", "created_at", "city", "note"];
+
+/** An order's cells as the CLI sends them: JSON numbers and booleans as their text, null as null. */
+function cellsOf(order: Order, keys = KEYS): (string | null)[] {
+  return keys.map((key) => {
+    const value = order[key];
+    return value === null || value === undefined ? null : String(value);
+  });
+}
+
+let running: RunningServer;
+let dir: string;
+beforeAll(async () => {
+  await buildOnce();
+  running = await startServer();
+  dir = await mkdtemp(join(tmpdir(), "cli-export-"));
+});
+afterAll(async () => {
+  await running.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+const exportArgs = (...args: string[]) => ["export", "--server", running.baseUrl, ...args];
+const sha256 = (data: Buffer) => createHash("sha256").update(data).digest("hex");
+
+describe("export-cli export", () => {
+  it("turns NDJSON into CSV, written atomically, with one summary line on a non-TTY stderr", async () => {
+    const out = join(dir, "orders.csv");
+    const result = await runCli(exportArgs("--format", "csv", "--in", ORDERS_PATH, "--out", out));
+    expect(result.stderr).toMatch(
+      /^export-cli: wrote .*orders\.csv: 1,000 rows, [\d.]+ KiB, sha256 [0-9a-f]{12}… verified, in [\d.]+ s \([\d,]+ rows\/s\) from http:\/\/127\.0\.0\.1:\d+\n$/,
+    );
+    expect(result.code).toBe(0);
+    expect(result.stdout.length).toBe(0);
+    expect(parseCsv(await readFile(out))).toEqual([KEYS, ...orders.map((order) => cellsOf(order))]);
+    expect((await readdir(dir)).filter((name) => name.includes("orders"))).toEqual(["orders.csv"]);
+  });
+
+  it("turns CSV into a PDF report that pdftotext reads back", async () => {
+    const input = join(dir, "orders-input.csv");
+    const sample = orders.slice(0, 40);
+    await writeFile(input, stringify(sample, { header: true, columns: KEYS }));
+    const out = join(dir, "orders.pdf");
+    const result = await runCli(
+      exportArgs(
+        "--format",
+        "pdf",
+        "--in",
+        input,
+        "--out",
+        out,
+        "--columns",
+        "order_id:number,city,amount:number,paid:boolean",
+        "--title",
+        "Orders from a CSV file",
+        "--landscape",
+        "--quiet",
+      ),
+    );
+    expect(result).toMatchObject({ code: 0, stderr: "" });
+    const text = (await pageTexts(out)).join("\n");
+    expect(text).toContain("Orders from a CSV file");
+    const lines = text.split("\n");
+    for (const order of sample) {
+      const line = lines.find((candidate) => candidate.includes(` ${order.order_id} `));
+      expect(line, `order ${order.order_id}`).toContain(String(order.amount));
+    }
+  });
+
+  it("reads a JSON array, picks --columns, and prints the summary with --json", async () => {
+    const input = join(dir, "orders.json");
+    await writeFile(input, JSON.stringify(orders.slice(0, 100), null, 2));
+    const out = join(dir, "from-json.csv");
+    const result = await runCli(
+      exportArgs(
+        "--format",
+        "csv",
+        "--in",
+        input,
+        "--out",
+        out,
+        "--columns",
+        "customer,city",
+        "--json",
+      ),
+    );
+    expect(result.code).toBe(0);
+    const data = await readFile(out);
+    expect(parseCsv(data)).toEqual([
+      ["customer", "city"],
+      ...orders.slice(0, 100).map((order) => cellsOf(order, ["customer", "city"])),
+    ]);
+    expect(JSON.parse(result.stdout.toString())).toMatchObject({
+      out,
+      contentType: "text/csv; charset=utf-8",
+      rows: 100,
+      bytes: data.length,
+      sha256: sha256(data),
+      attempts: 1,
+    });
+    expect(result.stderr).toBe("");
+  });
+
+  it("reads stdin and writes the file to stdout", async () => {
+    const input = orders
+      .slice(0, 25)
+      .map((order) => JSON.stringify(order))
+      .join("\n");
+    const result = await runCli(
+      exportArgs("--format", "csv", "--in", "-", "--out", "-", "--line-ending", "lf", "--json"),
+      { input },
+    );
+    expect(result.code).toBe(0);
+    expect(parseCsv(result.stdout)).toEqual([
+      KEYS,
+      ...orders.slice(0, 25).map((order) => cellsOf(order)),
+    ]);
+    expect(result.stdout.includes("\r\n")).toBe(false);
+    // With the file on stdout, the summary goes to stderr.
+    expect(JSON.parse(result.stderr)).toMatchObject({ rows: 25, sha256: sha256(result.stdout) });
+  });
+
+  it("names the malformed input line, exits 1 and leaves no output file", async () => {
+    const input = join(dir, "broken.ndjson");
+    // Line 500 is broken, after the first batches have gone to the server.
+    const lines = orders.slice(0, 600).map((order) => JSON.stringify(order));
+    lines.splice(499, 0, '{"order_id": 1, "customer": "cut off');
+    await writeFile(input, lines.join("\n"));
+    const out = join(dir, "broken.csv");
+    const result = await runCli(exportArgs("--format", "csv", "--in", input, "--out", out));
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/^export-cli export: input line 500: not valid JSON: .+\n$/);
+    expect((await readdir(dir)).filter((name) => name.includes("broken."))).toEqual([
+      "broken.ndjson",
+    ]);
+  });
+
+  it("names the input line of a value it cannot send", async () => {
+    const input = `{"id": 1, "tags": "a"}\n\n{"id": 2, "tags": ["b", "c"]}\n`;
+    const result = await runCli(exportArgs("--format", "csv", "--in", "-", "--out", "-"), {
+      input,
+    });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toBe(
+      'export-cli export: input line 3: row 2, column "tags": an array has no text form; cells are strings, numbers, booleans, bigints, Dates or null\n',
+    );
+  });
+
+  it("prints the server's message and details, and exits 1", async () => {
+    const result = await runCli(
+      exportArgs("--format", "csv", "--in", "-", "--out", "-", "--file-name", "../escape.csv"),
+      { input: '{"a": 1}\n' },
+    );
+    expect(result.code).toBe(1);
+    expect(result.stderr).toBe(
+      "export-cli export: INVALID_ARGUMENT: start.file_name: file name must not contain path separators or control characters\n" +
+        "  field start.file_name: file name must not contain path separators or control characters\n",
+    );
+    expect(result.stdout.length).toBe(0);
+  });
+
+  it("says clearly that an unreachable server cannot be reached, and exits 1", async () => {
+    const gone = await startServer();
+    await gone.close();
+    const out = join(dir, "unreachable.csv");
+    const result = await runCli([
+      "export",
+      "--server",
+      gone.baseUrl,
+      "--format",
+      "csv",
+      "--in",
+      ORDERS_PATH,
+      "--out",
+      out,
+    ]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toBe(
+      `export-cli export: UNAVAILABLE: connect ECONNREFUSED 127.0.0.1:${gone.port}\n` +
+        "  is the server running, reachable and taking exports?\n",
+    );
+    expect((await readdir(dir)).filter((name) => name.includes("unreachable"))).toEqual([]);
+  });
+
+  it("answers wrong flags with the usage and exit code 2", async () => {
+    const result = await runCli(exportArgs("--in", ORDERS_PATH, "--out", "-"));
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain(
+      "export-cli export: --format is required: csv, pdf or xlsx\n\n",
+    );
+    expect(result.stderr).toContain("--input-format F");
+  });
+
+  it("shows progress on a terminal's stderr, and nothing with --quiet", async () => {
+    const shown = await runCliInTerminal(
+      exportArgs("--format", "csv", "--in", ORDERS_PATH, "--out", join(dir, "tty.csv")),
+    );
+    expect(shown.code).toBe(0);
+    // The bar with its percentage of the input read, then the summary.
+    expect(shown.screen).toMatch(
+      /100% \| 1,000 rows sent \| [\d.]+ KiB received \| [\d,]+ rows\/s \| \d+s/,
+    );
+    expect(shown.screen).toContain("export-cli: wrote");
+
+    const quiet = await runCliInTerminal(
+      exportArgs(
+        "--format",
+        "csv",
+        "--in",
+        ORDERS_PATH,
+        "--out",
+        join(dir, "tty-quiet.csv"),
+        "--quiet",
+      ),
+    );
+    expect(quiet).toEqual({ code: 0, screen: "" });
+  });
+});

@@ -1,0 +1,124 @@
+import { execFile, spawn } from "node:child_process";
+import { mkdir, readFile, rmdir } from "node:fs/promises";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { PROJECT_ROOT } from "./child-server.js";
+
+const run = promisify(execFile);
+
+/**
+ * The tests' own build of the project, apart from dist/: `npm start` (the
+ * quick-start test) rebuilds dist/ while other test files run, and a CLI
+ * started from it could read a half-written file.
+ */
+const TEST_BUILD = "dist-test";
+
+/** The CLI as package.json's `bin` names it, in the tests' build. */
+export async function cliPath(): Promise<string> {
+  const manifest = JSON.parse(await readFile(join(PROJECT_ROOT, "package.json"), "utf8")) as {
+    bin: Record<string, string>;
+  };
+  const bin = manifest.bin["export-cli"];
+  if (!bin?.startsWith("dist/")) throw new Error("package.json has no export-cli bin in dist/");
+  return join(PROJECT_ROOT, TEST_BUILD, bin.slice("dist/".length));
+}
+
+/**
+ * Compiles the project as `npm run build` does, into dist-test/, one test
+ * file at a time: two files building into the same folder at once could
+ * each read the other's half-written output.
+ */
+export async function buildOnce(): Promise<void> {
+  const lock = join(PROJECT_ROOT, `${TEST_BUILD}.lock`);
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    try {
+      await mkdir(lock);
+      break;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "EEXIST" || Date.now() > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+  try {
+    await run("npx", ["tsc", "-p", "tsconfig.build.json", "--outDir", TEST_BUILD], {
+      cwd: PROJECT_ROOT,
+      timeout: 120_000,
+    });
+  } finally {
+    await rmdir(lock);
+  }
+}
+
+export interface CliResult {
+  readonly code: number | null;
+  readonly stdout: Buffer;
+  readonly stderr: string;
+}
+
+export interface CliOptions {
+  /** Written to stdin, which is then closed; default: stdin closed at once. */
+  readonly input?: string | Buffer;
+  readonly env?: Record<string, string>;
+  readonly cwd?: string;
+  readonly timeoutMs?: number;
+}
+
+/** Runs the built CLI with `args` as its own process; stdout and stderr are pipes, not TTYs. */
+export async function runCli(
+  args: readonly string[],
+  options: CliOptions = {},
+): Promise<CliResult> {
+  const cli = await cliPath();
+  const timeoutMs = options.timeoutMs ?? 30_000;
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [cli, ...args], {
+      cwd: options.cwd ?? PROJECT_ROOT,
+      env: { ...process.env, EXPORT_SERVER: "", EXPORT_TOKEN: "", ...options.env },
+      stdio: ["pipe", "pipe", "pipe"],
+    });
+    const stdout: Buffer[] = [];
+    let stderr = "";
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error(`export-cli ${args.join(" ")} did not end within ${timeoutMs} ms`));
+    }, timeoutMs);
+    child.stdout.on("data", (data: Buffer) => stdout.push(data));
+    child.stderr.setEncoding("utf8").on("data", (text: string) => {
+      stderr += text;
+    });
+    child.on("error", reject);
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout: Buffer.concat(stdout), stderr });
+    });
+    child.stdin.end(options.input ?? "");
+  });
+}
+
+/**
+ * Runs the built CLI under `script`, which gives it a pseudo-terminal for
+ * stdin, stdout and stderr, as a person's shell does; resolves with what
+ * the terminal showed.
+ */
+export async function runCliInTerminal(
+  args: readonly string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number | null; screen: string }> {
+  const cli = await cliPath();
+  const quoted = [process.execPath, cli, ...args].map((arg) => `'${arg.replaceAll("'", "'\\''")}'`);
+  return new Promise((resolve, reject) => {
+    const child = spawn("script", ["-qefc", quoted.join(" "), "/dev/null"], {
+      cwd: PROJECT_ROOT,
+      env: { ...process.env, EXPORT_SERVER: "", EXPORT_TOKEN: "", TERM: "xterm", ...env },
+      stdio: ["pipe", "pipe", "pipe"],
+    });
+    let screen = "";
+    child.stdout.setEncoding("utf8").on("data", (text: string) => {
+      screen += text;
+    });
+    child.on("error", reject);
+    child.on("close", (code) => resolve({ code, screen }));
+    child.stdin.end();
+  });
+}
