@@ -1,21 +1,26 @@
 import { describe, expect, it } from "vitest";
 import { spawnServer } from "../support/child-server.js";
+import { withBuiltDist } from "../support/cli.js";
 import { collectExport, createExportClient } from "../support/connect-client.js";
 import { parseCsv } from "../support/csv.js";
 import { exportMessages, TRICKY_ROWS } from "../support/tables.js";
 
 describe("README quick start", () => {
   it("`npm start` builds, serves an export and stops cleanly on SIGTERM", async () => {
-    const server = await spawnServer(["npm", "start"], {}, 120_000);
-    try {
-      const client = createExportClient(server.baseUrl, "grpc");
-      const result = await collectExport(client, exportMessages(TRICKY_ROWS));
-      expect(parseCsv(result.data).slice(1)).toEqual(TRICKY_ROWS);
-    } finally {
-      // npm re-raises the signal on itself once its child has exited, so
-      // the server's own last log line tells how the server stopped.
-      await server.stop();
-    }
+    // dist/ is rebuilt by `npm start`: no other test file may run from it meanwhile.
+    const server = await withBuiltDist(async () => {
+      const started = await spawnServer(["npm", "start"], {}, 120_000);
+      try {
+        const client = createExportClient(started.baseUrl, "grpc");
+        const result = await collectExport(client, exportMessages(TRICKY_ROWS));
+        expect(parseCsv(result.data).slice(1)).toEqual(TRICKY_ROWS);
+      } finally {
+        // npm re-raises the signal on itself once its child has exited, so
+        // the server's own last log line tells how the server stopped.
+        await started.stop();
+      }
+      return started;
+    });
     expect(server.logs.at(-1)?.msg).toBe("stopped");
     const finished = server.logs.find((entry) => entry.event === "export_finished");
     expect(finished).toMatchObject({ outcome: "ok", rows: TRICKY_ROWS.length, format: "csv" });

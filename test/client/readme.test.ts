@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PROJECT_ROOT } from "../support/child-server.js";
-import { buildOnce } from "../support/cli.js";
+import { withBuiltDist } from "../support/cli.js";
 import { type RunningServer, startServer } from "../support/server.js";
 
 const run = promisify(execFile);
@@ -15,7 +15,6 @@ let readme: string;
 let running: RunningServer;
 let dir: string;
 beforeAll(async () => {
-  await buildOnce();
   readme = await readFile(join(PROJECT_ROOT, "README.md"), "utf8");
   running = await startServer();
   dir = await mkdtemp(join(tmpdir(), "readme-client-"));
@@ -44,10 +43,12 @@ describe("README: the client", () => {
     expect(code).not.toBe(example);
     // Plain JavaScript as much as TypeScript: node runs it from the project,
     // where `export-at-scale/client` resolves through package.json's exports.
-    const { stdout } = await run(process.execPath, ["--input-type=module", "-e", code], {
-      cwd: PROJECT_ROOT,
-      timeout: 20_000,
-    });
+    const { stdout } = await withBuiltDist(() =>
+      run(process.execPath, ["--input-type=module", "-e", code], {
+        cwd: PROJECT_ROOT,
+        timeout: 20_000,
+      }),
+    );
     const data = await readFile(target);
     const sha256 = createHash("sha256").update(data).digest("hex");
     expect(stdout).toMatch(

@@ -7,16 +7,15 @@ import { Code } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ColumnType, Format } from "../../gen/export/v1/export_pb.js";
 import { ErrorInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
-import { gate, withTimeout } from "../support/async.js";
 import { PROJECT_ROOT } from "../support/child-server.js";
 import {
   collectExport,
   createExportClient,
   type ExportClient,
   type RequestInit,
-  requestStream,
 } from "../support/connect-client.js";
 import { expectInvalidArgument, failedExport } from "../support/expect-error.js";
+import { firstChunkWhileSending } from "../support/first-chunk.js";
 import { sample, scrape } from "../support/metrics.js";
 import { eventually, type RunningServer, startServer } from "../support/server.js";
 import {
@@ -221,29 +220,15 @@ describe("XLSX export", () => {
   });
 
   it("sends the first chunk while the client is still sending", async () => {
-    const firstChunk = gate();
-    let batchesSent = 0;
     const start: RequestInit = {
       kind: { case: "start", value: xlsxStart({ columns: generatedColumns(8) }) },
     };
-    async function* requests() {
-      yield start;
-      for (const batch of generatedBatches(40_000, 8, 1_000)) {
-        yield batch;
-        batchesSent++;
-      }
-      await withTimeout(firstChunk.opened, 10_000, "no chunk arrived while sending");
-      yield* generatedBatches(1_000, 8, 1_000);
-    }
-    let batchesAtFirstChunk = -1;
-    let rows = 0n;
-    for await (const response of client.export(requestStream(requests()))) {
-      if (response.kind.case === "chunk" && batchesAtFirstChunk < 0) {
-        batchesAtFirstChunk = batchesSent;
-        firstChunk.open();
-      }
-      if (response.kind.case === "summary") rows = response.kind.value.rows;
-    }
+    const { batchesAtFirstChunk, rows } = await firstChunkWhileSending(
+      client,
+      start,
+      generatedBatches(40_000, 8, 1_000),
+      generatedBatches(1_000, 8, 1_000),
+    );
     expect(batchesAtFirstChunk).toBeGreaterThanOrEqual(0);
     expect(batchesAtFirstChunk).toBeLessThan(40);
     expect(rows).toBe(41_000n);

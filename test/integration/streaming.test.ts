@@ -12,6 +12,7 @@ import {
   requestStream,
 } from "../support/connect-client.js";
 import { failedExport } from "../support/expect-error.js";
+import { firstChunkWhileSending } from "../support/first-chunk.js";
 import { sample, scrape } from "../support/metrics.js";
 import { frameOf, stalledExport } from "../support/raw-grpc.js";
 import { eventually, type RunningServer, startServer } from "../support/server.js";
@@ -32,29 +33,15 @@ afterAll(() => running.close());
 
 describe("streaming", () => {
   it("sends the first chunk while the client is still sending", async () => {
-    const firstChunk = gate();
-    let batchesSent = 0;
-    async function* requests() {
-      yield startMessage;
-      for (const batch of generatedBatches(2_000, WIDTH, 500)) {
-        yield batch;
-        batchesSent++;
-      }
-      // Stop here until a chunk arrived: the export cannot be buffered whole.
-      await withTimeout(firstChunk.opened, 5_000, "no chunk arrived while sending");
-      yield* generatedBatches(2_000, WIDTH, 500);
-    }
-    let batchesSentAtFirstChunk = -1;
-    let rows = 0n;
-    for await (const response of client.export(requestStream(requests()))) {
-      if (response.kind.case === "chunk" && batchesSentAtFirstChunk < 0) {
-        batchesSentAtFirstChunk = batchesSent;
-        firstChunk.open();
-      }
-      if (response.kind.case === "summary") rows = response.kind.value.rows;
-    }
-    expect(batchesSentAtFirstChunk).toBeGreaterThan(0);
-    expect(batchesSentAtFirstChunk).toBeLessThanOrEqual(4);
+    const { batchesAtFirstChunk, rows } = await firstChunkWhileSending(
+      client,
+      startMessage,
+      generatedBatches(2_000, WIDTH, 500),
+      generatedBatches(2_000, WIDTH, 500),
+      5_000,
+    );
+    expect(batchesAtFirstChunk).toBeGreaterThan(0);
+    expect(batchesAtFirstChunk).toBeLessThanOrEqual(4);
     expect(rows).toBe(4_000n);
   });
 

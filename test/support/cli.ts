@@ -7,9 +7,8 @@ import { PROJECT_ROOT } from "./child-server.js";
 const run = promisify(execFile);
 
 /**
- * The tests' own build of the project, apart from dist/: `npm start` (the
- * quick-start test) rebuilds dist/ while other test files run, and a CLI
- * started from it could read a half-written file.
+ * The CLI tests' own build of the project, apart from dist/, so that they
+ * need not wait for the tests that use dist/ (see withBuiltDist).
  */
 const TEST_BUILD = "dist-test";
 
@@ -24,13 +23,12 @@ export async function cliPath(): Promise<string> {
 }
 
 /**
- * Compiles the project as `npm run build` does, into dist-test/, one test
- * file at a time: two files building into the same folder at once could
- * each read the other's half-written output.
+ * Runs `work` holding the lock named `name` (a folder beside package.json):
+ * test files that write or run the same build take turns.
  */
-export async function buildOnce(): Promise<void> {
-  const lock = join(PROJECT_ROOT, `${TEST_BUILD}.lock`);
-  const deadline = Date.now() + 120_000;
+async function withLock<T>(name: string, work: () => Promise<T>): Promise<T> {
+  const lock = join(PROJECT_ROOT, `${name}.lock`);
+  const deadline = Date.now() + 180_000;
   for (;;) {
     try {
       await mkdir(lock);
@@ -41,13 +39,32 @@ export async function buildOnce(): Promise<void> {
     }
   }
   try {
+    return await work();
+  } finally {
+    await rmdir(lock);
+  }
+}
+
+/** Compiles the project as `npm run build` does, into dist-test/, for the CLI tests. */
+export function buildOnce(): Promise<void> {
+  return withLock(TEST_BUILD, async () => {
     await run("npx", ["tsc", "-p", "tsconfig.build.json", "--outDir", TEST_BUILD], {
       cwd: PROJECT_ROOT,
       timeout: 120_000,
     });
-  } finally {
-    await rmdir(lock);
-  }
+  });
+}
+
+/**
+ * Builds dist/ (`npm run build`) and runs `work` while no other test file
+ * may rebuild it: for code run from dist/ itself (`npm start`, the
+ * package's ./client entry), which would fail on a half-written file.
+ */
+export function withBuiltDist<T>(work: () => Promise<T>): Promise<T> {
+  return withLock("dist", async () => {
+    await run("npm", ["run", "build"], { cwd: PROJECT_ROOT, timeout: 120_000 });
+    return work();
+  });
 }
 
 export interface CliResult {
