@@ -70,7 +70,13 @@ const OUTCOME_OF_KIND: Readonly<Record<ExportError["kind"], ExportOutcome>> = {
 };
 
 function outcomeOf(error: unknown, call: ExportCall): ExportOutcome {
-  if (call.signal.aborted) return call.transportOutcome(call.signal.reason);
+  const aborted = call.signal.aborted ? call.transportOutcome(call.signal.reason) : undefined;
+  if (aborted === "deadline") return aborted;
+  // A client that reset its stream (with any code: connect-node names the
+  // abort after it, INTERNAL_ERROR included) or broke its connection ended
+  // the export itself: whatever the pipeline saw then is a symptom.
+  if (call.clientGone()) return "cancelled";
+  if (aborted) return aborted;
   if (error instanceof RequestStreamError) return call.transportOutcome(error.cause);
   return error instanceof ExportError ? OUTCOME_OF_KIND[error.kind] : "internal";
 }
@@ -270,6 +276,9 @@ export async function* runExport(
       },
     });
     for await (const chunk of file.chunks) {
+      // Aborted while this chunk was rendered (a deadline in a long batch):
+      // the export is already accounted for, and gets its status, not more bytes.
+      if (signal.aborted) throw signal.reason;
       const bytes = chunk.offset + chunk.data.length;
       if (bytes > plan.maxExportBytes) {
         throw new LimitExceededError(

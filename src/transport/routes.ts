@@ -1,6 +1,6 @@
 import { Code, ConnectError, type ConnectRouter } from "@connectrpc/connect";
 import { ExportService } from "../../gen/export/v1/export_pb.js";
-import { InvalidRequestError } from "../export/errors.js";
+import { ClientCancelledError, InvalidRequestError } from "../export/errors.js";
 import type { ExportOutcome } from "../export/observer.js";
 import { type ExportCall, type ExportDeps, runExport } from "../export/service.js";
 import { abandonKey, clientGoneKey, peerKey, refusalKey, userKey } from "./context.js";
@@ -20,15 +20,22 @@ function transportOutcome(cause: unknown): ExportOutcome {
 
 /**
  * connect-node reports a request message it cannot decode (truncated,
- * invalid UTF-8, nested past protobuf-es's depth limit) as INTERNAL; it is
- * the client's input that is wrong, so the pipeline sees a bad request.
+ * invalid UTF-8, nested past protobuf-es's depth limit) as INTERNAL, and a
+ * stream that ends inside a message or malformed JSON as INVALID_ARGUMENT;
+ * either way it is the client's input that is wrong, so the pipeline sees
+ * a bad request naming the field `request`. The same errors after the
+ * client reset its stream are that reset, not bad input.
  */
-async function* decodedRequests<T>(requests: AsyncIterable<T>): AsyncGenerator<T> {
+async function* decodedRequests<T>(
+  requests: AsyncIterable<T>,
+  clientGone: () => boolean,
+): AsyncGenerator<T> {
   try {
     yield* requests;
   } catch (error) {
+    if (clientGone()) throw new ClientCancelledError();
     const cause = ConnectError.from(error);
-    if (cause.code !== Code.Internal) throw error;
+    if (cause.code !== Code.Internal && cause.code !== Code.InvalidArgument) throw error;
     throw new InvalidRequestError({
       field: "request",
       description: `malformed request message: ${cause.rawMessage}`,
@@ -54,7 +61,7 @@ export function createRoutes(deps: ExportDeps) {
           abandon: context.values.get(abandonKey),
         };
         try {
-          yield* runExport(decodedRequests(requests), call, deps);
+          yield* runExport(decodedRequests(requests, call.clientGone), call, deps);
         } catch (error) {
           throw toConnectError(error);
         }
