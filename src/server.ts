@@ -19,11 +19,19 @@ import { createCsvRenderer } from "./render/csv.js";
 import { createPdfRenderer } from "./render/pdf/index.js";
 import { createXlsxRenderer } from "./render/xlsx/renderer.js";
 import { createAuthInterceptor } from "./transport/auth.js";
-import { abandonKey, clientGoneKey, peerKey, refusalKey, userKey } from "./transport/context.js";
+import {
+  abandonKey,
+  clientGoneKey,
+  closedCleanlyKey,
+  peerKey,
+  refusalKey,
+  userKey,
+} from "./transport/context.js";
 import {
   abandonStream,
   clientResetStream,
   stopUnreadRequestAfterAnswer,
+  streamClosedCleanly,
 } from "./transport/http2-stream.js";
 import { createListener } from "./transport/listener.js";
 import { createRoutes } from "./transport/routes.js";
@@ -161,6 +169,7 @@ export function createServer(config: Config, deps: ServerDeps): ExportServer {
         .set(userKey, listener.certificateUser(request as Http2ServerRequest))
         .set(refusalKey, listener.refusal(request as Http2ServerRequest))
         .set(clientGoneKey, () => clientResetStream(request as Http2ServerRequest))
+        .set(closedCleanlyKey, () => streamClosedCleanly(request as Http2ServerRequest))
         .set(abandonKey, () => abandonStream(request as Http2ServerRequest)),
   });
   const listener = createListener(config, (request, response) => {

@@ -1,4 +1,3 @@
-import { setImmediate as nextTurn } from "node:timers/promises";
 import {
   ClientCancelledError,
   ExportError,
@@ -62,10 +61,6 @@ export function createMessageReader<T>(
         signal.removeEventListener("abort", onAbort);
       }
       if (result.done) {
-        // A client that cancels ends its side and resets the stream in one
-        // go (Node's and Connect's clients do); the reset may be read a turn
-        // of the event loop after the end, and is the client's last word.
-        if (!signal.aborted && !options.clientGone()) await nextTurn();
         if (signal.aborted) throw signal.reason;
         if (options.clientGone()) throw new ClientCancelledError();
       }

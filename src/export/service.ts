@@ -51,6 +51,12 @@ export interface ExportCall {
   transportOutcome(cause: unknown): ExportOutcome;
   /** True once the client has reset the stream. */
   clientGone(): boolean;
+  /**
+   * Resolves once the call's stream has closed: true if it closed without a
+   * client reset. A client that cancels may end its side before its reset
+   * arrives, so a success or an "ended before start" is counted only then.
+   */
+  closedCleanly(): Promise<boolean>;
   /** Ends the call at once, without waiting for the client. */
   abandon(): void;
 }
@@ -181,13 +187,22 @@ export async function* runExport(
     lease = admission.acquire(call.user);
   } catch (error) {
     reader.return();
-    observer.refused({
+    const refusal = {
       outcome: outcomeOf(error, call),
       format: plan?.format,
       error,
       peer: call.peer,
       user: call.user,
-    });
+    };
+    // Bad input may be a client's cancel seen from its end of stream
+    // before its reset: wait for the stream to close to tell them apart.
+    if (refusal.outcome === "invalid_argument") {
+      void call
+        .closedCleanly()
+        .then((clean) => observer.refused(clean ? refusal : { ...refusal, outcome: "cancelled" }));
+    } else {
+      observer.refused(refusal);
+    }
     throw error;
   }
 
@@ -226,21 +241,26 @@ export async function* runExport(
       ),
     );
   }, options.maxExportDurationMs);
-  const finish = (outcome: ExportOutcome, error?: unknown) => {
-    if (reported) return;
+  /** Frees the slot once; false if it was already freed. */
+  const release = () => {
+    if (reported) return false;
     reported = true;
     clearTimeout(durationLimit);
     lease.release();
     call.signal.removeEventListener("abort", onAbort);
     reader.return();
-    observer.finished({
-      ...started,
-      outcome,
-      rows: counts.rows,
-      bytes: file.tally.bytes,
-      durationMs: performance.now() - startedAt,
-      error,
-    });
+    return true;
+  };
+  const ended = (outcome: ExportOutcome, error?: unknown) => ({
+    ...started,
+    outcome,
+    rows: counts.rows,
+    bytes: file.tally.bytes,
+    durationMs: performance.now() - startedAt,
+    error,
+  });
+  const finish = (outcome: ExportOutcome, error?: unknown) => {
+    if (release()) observer.finished(ended(outcome, error));
   };
   // The transport resumes this generator once a message is written; a
   // client that reads nothing keeps it suspended, so a watchdog frees the
@@ -316,7 +336,16 @@ export async function* runExport(
         batches: counts.batches,
       },
     });
-    finish(call.clientGone() ? "cancelled" : "ok");
+    // The summary is handed over; the export succeeded only if the stream
+    // then closes without a reset (the client may have cancelled meanwhile).
+    if (release()) {
+      const succeeded = ended("ok");
+      void call
+        .closedCleanly()
+        .then((clean) =>
+          observer.finished(clean ? succeeded : { ...succeeded, outcome: "cancelled" }),
+        );
+    }
   } catch (error) {
     finish(outcomeOf(error, call), error);
     throw error instanceof ExportError || call.signal.aborted

@@ -11,6 +11,12 @@ export const abandonKey = createContextKey<() => void>(() => {}, {
   description: "reset the stream",
 });
 
+/** Resolves when the stream has closed, true if without a client reset; set per request. */
+export const closedCleanlyKey = createContextKey<() => Promise<boolean>>(
+  () => Promise.resolve(true),
+  { description: "stream closed without a client reset" },
+);
+
 /** Whether the client has reset the stream, set per request by the server. */
 export const clientGoneKey = createContextKey<() => boolean>(() => false, {
   description: "client reset the stream",

@@ -45,6 +45,30 @@ export function clientResetStream(request: Http2ServerRequest): boolean {
   return request.aborted || (rstCode !== undefined && rstCode !== constants.NGHTTP2_NO_ERROR);
 }
 
+/** Longest wait for a stream to close before judging it as it stands. */
+const CLOSE_WAIT_MS = 1_000;
+
+/**
+ * Resolves once the stream has closed, or after CLOSE_WAIT_MS (a peer that
+ * neither ends nor resets it, a close held up behind unsent data): true
+ * unless the client reset it. A client that cancels may end its side
+ * before its reset arrives, so only the close tells a finished call from a
+ * cancelled one.
+ */
+export function streamClosedCleanly(request: Http2ServerRequest): Promise<boolean> {
+  const { stream } = request;
+  return new Promise((resolve) => {
+    const judge = () => {
+      clearTimeout(timer);
+      stream.off("close", judge);
+      resolve(!clientResetStream(request));
+    };
+    const timer = setTimeout(judge, CLOSE_WAIT_MS);
+    if (stream.closed || stream.destroyed) judge();
+    else stream.once("close", judge);
+  });
+}
+
 /**
  * Gives up on a call whose client reads nothing: the response's unsent
  * DATA blocks the trailers behind it, so no status can reach that client

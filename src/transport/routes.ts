@@ -3,7 +3,14 @@ import { ExportService } from "../../gen/export/v1/export_pb.js";
 import { ClientCancelledError, InvalidRequestError } from "../export/errors.js";
 import type { ExportOutcome } from "../export/observer.js";
 import { type ExportCall, type ExportDeps, runExport } from "../export/service.js";
-import { abandonKey, clientGoneKey, peerKey, refusalKey, userKey } from "./context.js";
+import {
+  abandonKey,
+  clientGoneKey,
+  closedCleanlyKey,
+  peerKey,
+  refusalKey,
+  userKey,
+} from "./context.js";
 import { toConnectError } from "./errors.js";
 
 const OUTCOME_OF_CODE: Partial<Record<Code, ExportOutcome>> = {
@@ -58,6 +65,7 @@ export function createRoutes(deps: ExportDeps) {
           refusal: context.values.get(refusalKey),
           transportOutcome,
           clientGone: context.values.get(clientGoneKey),
+          closedCleanly: context.values.get(closedCleanlyKey),
           abandon: context.values.get(abandonKey),
         };
         try {

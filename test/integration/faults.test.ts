@@ -393,6 +393,31 @@ describe("resets and cut-off messages (found by test/property)", () => {
     connection.socket.destroy();
   });
 
+  it("counts a Connect client's cancel of a short export as cancelled, never as a success", async () => {
+    // As in streaming.test.ts ("cancels mid-stream"), but the file is so
+    // short that the server has it rendered before the reset is seen: the
+    // client ends its side and resets at once (node:http2's close()), the
+    // summary goes into a reset stream, and nobody got the file.
+    const before = await scrapeOutcomes(running.metricsUrl);
+    const client = createExportClient(running.baseUrl, "grpc");
+    for (let cancel = 0; cancel < 5; cancel++) {
+      const abort = new AbortController();
+      async function* requests() {
+        yield create(ExportRequestSchema, startInit);
+        yield* [...generatedBatches(3, WIDTH, 3)].map((batch) =>
+          create(ExportRequestSchema, batch),
+        );
+        await sleep(5);
+        abort.abort();
+        throw new Error("cancelled by the test");
+      }
+      const { error } = await failedExport(client, requests(), { signal: abort.signal });
+      expect(error.code).toBe(Code.Canceled);
+    }
+    await expectNothingHeld(running);
+    await expectCounted(running, before, { "csv/cancelled": 5 });
+  });
+
   it("counts a stream the client resets with INTERNAL_ERROR as cancelled, not as a server bug", async () => {
     const before = await scrapeOutcomes(running.metricsUrl);
     const session = connect(running.baseUrl);

@@ -31,6 +31,7 @@ function harness(pdf: Renderer = createCsvRenderer()) {
     peer: "test",
     user: undefined,
     refusal: undefined,
+    closedCleanly: () => Promise.resolve(true),
     transportOutcome: () => "deadline" as const,
     clientGone: () => false,
     abandon: () => {},
