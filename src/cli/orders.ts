@@ -78,7 +78,7 @@ const NOTES = [
 ];
 
 /** mulberry32: a small seeded generator, so the same seed gives the same orders. */
-function random(seed: number): () => number {
+export function seededRandom(seed: number): () => number {
   let state = seed >>> 0;
   return () => {
     state = (state + 0x6d2b79f5) >>> 0;
@@ -93,7 +93,7 @@ export type Order = Record<string, string | number | boolean | Date | null>;
 
 /** `count` realistic orders, generated one at a time as they are read. */
 export function* generateOrders(count: number, seed = 1): Generator<Order> {
-  const next = random(seed);
+  const next = seededRandom(seed);
   const pick = <T>(list: readonly T[]): T => list[Math.floor(next() * list.length)] as T;
   const start = Date.UTC(2026, 0, 1);
   for (let index = 0; index < count; index++) {

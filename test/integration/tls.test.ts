@@ -33,15 +33,21 @@ async function grpcJsRows(port: number, credentials: grpc.ChannelCredentials) {
   }
 }
 
+/** A server with the test certificate, and with the test CA for client certificates when `mutual`. */
+async function startTlsServer(mutual: boolean): Promise<[RunningServer, string]> {
+  const running = await startServer({
+    tlsCertFile: certs.server.certFile,
+    tlsKeyFile: certs.server.keyFile,
+    tlsClientCaFile: mutual ? certs.caFile : undefined,
+  });
+  return [running, `https://127.0.0.1:${running.port}`];
+}
+
 describe("TLS", () => {
   let running: RunningServer;
   let httpsUrl: string;
   beforeAll(async () => {
-    running = await startServer({
-      tlsCertFile: certs.server.certFile,
-      tlsKeyFile: certs.server.keyFile,
-    });
-    httpsUrl = `https://127.0.0.1:${running.port}`;
+    [running, httpsUrl] = await startTlsServer(false);
   });
   afterAll(() => running.close());
 
@@ -76,12 +82,7 @@ describe("mutual TLS", () => {
   let running: RunningServer;
   let httpsUrl: string;
   beforeAll(async () => {
-    running = await startServer({
-      tlsCertFile: certs.server.certFile,
-      tlsKeyFile: certs.server.keyFile,
-      tlsClientCaFile: certs.caFile,
-    });
-    httpsUrl = `https://127.0.0.1:${running.port}`;
+    [running, httpsUrl] = await startTlsServer(true);
   });
   afterAll(() => running.close());
 
