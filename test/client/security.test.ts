@@ -10,7 +10,7 @@ import type { ExportStatusReport } from "../../src/ops/export-status.js";
 import { gate } from "../support/async.js";
 import { type KeyPair, makeCertificates, type TestCertificates } from "../support/certs.js";
 import { sideGet } from "../support/metrics.js";
-import { eventually, type RunningServer, startServer } from "../support/server.js";
+import { eventually, type RunningServer, startServer, startTlsServer } from "../support/server.js";
 
 const TOKEN = "s3cret-token-of-alice";
 const CELL = "a cell value the status must not show";
@@ -93,11 +93,7 @@ describe("TLS", () => {
   let running: RunningServer;
   let httpsUrl: string;
   beforeAll(async () => {
-    running = await startServer({
-      tlsCertFile: pki.server.certFile,
-      tlsKeyFile: pki.server.keyFile,
-    });
-    httpsUrl = `https://127.0.0.1:${running.port}`;
+    [running, httpsUrl] = await startTlsServer(pki, false);
   });
   afterAll(() => running.close());
 
@@ -133,12 +129,7 @@ describe("mutual TLS", () => {
   let running: RunningServer;
   let httpsUrl: string;
   beforeAll(async () => {
-    running = await startServer({
-      tlsCertFile: pki.server.certFile,
-      tlsKeyFile: pki.server.keyFile,
-      tlsClientCaFile: pki.caFile,
-    });
-    httpsUrl = `https://127.0.0.1:${running.port}`;
+    [running, httpsUrl] = await startTlsServer(pki, true);
   });
   afterAll(() => running.close());
 

@@ -9,7 +9,7 @@ import {
 } from "../support/connect-client.js";
 import { createGrpcJsClient, grpcJsExport } from "../support/grpc-js-client.js";
 import { sample, scrape } from "../support/metrics.js";
-import { type RunningServer, startServer } from "../support/server.js";
+import { type RunningServer, startTlsServer } from "../support/server.js";
 import { exportMessages } from "../support/tables.js";
 
 const row = [["1", "a", "2", "b"]];
@@ -33,21 +33,11 @@ async function grpcJsRows(port: number, credentials: grpc.ChannelCredentials) {
   }
 }
 
-/** A server with the test certificate, and with the test CA for client certificates when `mutual`. */
-async function startTlsServer(mutual: boolean): Promise<[RunningServer, string]> {
-  const running = await startServer({
-    tlsCertFile: certs.server.certFile,
-    tlsKeyFile: certs.server.keyFile,
-    tlsClientCaFile: mutual ? certs.caFile : undefined,
-  });
-  return [running, `https://127.0.0.1:${running.port}`];
-}
-
 describe("TLS", () => {
   let running: RunningServer;
   let httpsUrl: string;
   beforeAll(async () => {
-    [running, httpsUrl] = await startTlsServer(false);
+    [running, httpsUrl] = await startTlsServer(certs, false);
   });
   afterAll(() => running.close());
 
@@ -82,7 +72,7 @@ describe("mutual TLS", () => {
   let running: RunningServer;
   let httpsUrl: string;
   beforeAll(async () => {
-    [running, httpsUrl] = await startTlsServer(true);
+    [running, httpsUrl] = await startTlsServer(certs, true);
   });
   afterAll(() => running.close());
 

@@ -1,6 +1,7 @@
 import { pino } from "pino";
 import { type Config, loadConfig } from "../../src/config.js";
 import { createServer, type ExportServer } from "../../src/server.js";
+import type { TestCertificates } from "./certs.js";
 
 export interface RunningServer {
   readonly server: ExportServer;
@@ -51,6 +52,22 @@ export async function startServer(
       if (leaked > 0) throw new Error(`${leaked} export(s) still running at teardown`);
     },
   };
+}
+
+/**
+ * The server with the test certificate for TLS, and with the test CA for
+ * client certificates when `mutual`; with its https base URL.
+ */
+export async function startTlsServer(
+  certs: TestCertificates,
+  mutual: boolean,
+): Promise<[RunningServer, string]> {
+  const running = await startServer({
+    tlsCertFile: certs.server.certFile,
+    tlsKeyFile: certs.server.keyFile,
+    tlsClientCaFile: mutual ? certs.caFile : undefined,
+  });
+  return [running, `https://127.0.0.1:${running.port}`];
 }
 
 /** Polls until `check` holds, failing after `timeoutMs`. */
