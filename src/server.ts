@@ -34,7 +34,7 @@ import {
   streamClosedCleanly,
 } from "./transport/http2-stream.js";
 import { createListener } from "./transport/listener.js";
-import { createRoutes } from "./transport/routes.js";
+import { createRoutes, createWireRoutes, isBinaryExport } from "./transport/routes.js";
 
 export interface ServerDeps {
   readonly logger: Logger;
@@ -132,7 +132,7 @@ export function createServer(config: Config, deps: ServerDeps): ExportServer {
       });
     },
   });
-  const exportRoutes = createRoutes({
+  const exportDeps = {
     options: config,
     admission,
     renderers: {
@@ -145,36 +145,40 @@ export function createServer(config: Config, deps: ServerDeps): ExportServer {
       xlsx: createXlsxRenderer(),
     },
     observer,
-  });
+  };
+  const exportRoutes = createRoutes(exportDeps);
   const routes = (router: ConnectRouter) => {
     exportRoutes(router);
     health.register(router);
     registerReflection(router, { extraFiles: [file_google_rpc_error_details] });
   };
-  const handler = connectNodeAdapter({
-    routes,
-    interceptors: [auth],
-    // Compressing 64 KiB chunks halves loopback throughput; off unless asked.
-    acceptCompression: config.compression === "gzip" ? [compressionGzip] : [],
-    readMaxBytes: config.maxMessageBytes,
-    // Unknown fields would be kept on every decoded row only to be dropped.
-    binaryOptions: { readUnknownFields: false },
-    shutdownSignal: shutdown.signal,
-    contextValues: (request) =>
-      createContextValues()
-        .set(
-          peerKey,
-          `${request.socket.remoteAddress ?? "unknown"}:${request.socket.remotePort ?? 0}`,
-        )
-        .set(userKey, listener.certificateUser(request as Http2ServerRequest))
-        .set(refusalKey, listener.refusal(request as Http2ServerRequest))
-        .set(clientGoneKey, () => clientResetStream(request as Http2ServerRequest))
-        .set(closedCleanlyKey, () => streamClosedCleanly(request as Http2ServerRequest))
-        .set(abandonKey, () => abandonStream(request as Http2ServerRequest)),
-  });
+  const adapter = (routes: (router: ConnectRouter) => void) =>
+    connectNodeAdapter({
+      routes,
+      interceptors: [auth],
+      // Compressing 64 KiB chunks halves loopback throughput; off unless asked.
+      acceptCompression: config.compression === "gzip" ? [compressionGzip] : [],
+      readMaxBytes: config.maxMessageBytes,
+      // Unknown fields would be kept on every decoded row only to be dropped.
+      binaryOptions: { readUnknownFields: false },
+      shutdownSignal: shutdown.signal,
+      contextValues: (request) =>
+        createContextValues()
+          .set(
+            peerKey,
+            `${request.socket.remoteAddress ?? "unknown"}:${request.socket.remotePort ?? 0}`,
+          )
+          .set(userKey, listener.certificateUser(request as Http2ServerRequest))
+          .set(refusalKey, listener.refusal(request as Http2ServerRequest))
+          .set(clientGoneKey, () => clientResetStream(request as Http2ServerRequest))
+          .set(closedCleanlyKey, () => streamClosedCleanly(request as Http2ServerRequest))
+          .set(abandonKey, () => abandonStream(request as Http2ServerRequest)),
+    });
+  const handler = adapter(routes);
+  const binaryExportHandler = adapter(createWireRoutes(exportDeps));
   const listener = createListener(config, (request, response) => {
     stopUnreadRequestAfterAnswer(request, response);
-    handler(request, response);
+    (isBinaryExport(request) ? binaryExportHandler : handler)(request, response);
   });
   const { server, sessions } = listener;
 

@@ -39,6 +39,14 @@ export class InvalidRequestError extends ExportError {
   }
 }
 
+/** A request message that could not be decoded: the field is the whole `request`. */
+export function malformedRequestError(reason: string): InvalidRequestError {
+  return new InvalidRequestError({
+    field: "request",
+    description: `malformed request message: ${reason}`,
+  });
+}
+
 /** Every export slot of this server is taken. */
 export class SlotsExhaustedError extends ExportError {
   override readonly name = "SlotsExhaustedError";

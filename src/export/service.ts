@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
+import type { ExportRequestWire } from "../../gen/export/internal/v1/wire_pb.js";
 import {
   type ExportRequest,
   type ExportResponse,
@@ -22,6 +23,12 @@ import { createMessageReader, type MessageReader } from "./input.js";
 import type { ExportLimits } from "./limits.js";
 import type { ExportObserver, ExportOutcome } from "./observer.js";
 import { decodeBatch, type ExportFormat, type ExportPlan, validateStart } from "./validation.js";
+
+/**
+ * A request message as the pipeline reads it: with its batch decoded (JSON
+ * requests), or left encoded for the pipeline to read (binary ones).
+ */
+export type ExportRequestMessage = ExportRequest | ExportRequestWire;
 
 export interface ExportServiceOptions extends ChunkerOptions, ExportLimits {
   /** A request stream silent for this long is failed and its slot freed. */
@@ -92,7 +99,7 @@ function response(kind: MessageInitShape<typeof ExportResponseSchema>["kind"]): 
 }
 
 /** The first message, which must be `start`. */
-async function readStart(reader: MessageReader<ExportRequest>): Promise<ExportStart> {
+async function readStart(reader: MessageReader<ExportRequestMessage>): Promise<ExportStart> {
   const first = await reader.next();
   if (first.done) {
     throw new InvalidRequestError({
@@ -119,7 +126,7 @@ interface RowCounts {
  * block per batch, read only when the renderer asks for the next block.
  */
 async function* rowBlocks(
-  reader: MessageReader<ExportRequest>,
+  reader: MessageReader<ExportRequestMessage>,
   columns: readonly ColumnSpec[],
   limits: ExportLimits,
   counts: RowCounts,
@@ -165,7 +172,7 @@ async function* rowBlocks(
  * the renderer runs only when the last chunk has been taken by the transport.
  */
 export async function* runExport(
-  requests: AsyncIterable<ExportRequest>,
+  requests: AsyncIterable<ExportRequestMessage>,
   call: ExportCall,
   deps: ExportDeps,
 ): AsyncGenerator<ExportResponse> {

@@ -1,3 +1,4 @@
+import { fromBinary } from "@bufbuild/protobuf";
 import type { ListValue, Value } from "@bufbuild/protobuf/wkt";
 import {
   ColumnType,
@@ -8,9 +9,11 @@ import {
   PageSize,
   Quoting,
   type RowBatch,
+  RowBatchSchema,
 } from "../../gen/export/v1/export_pb.js";
 import type {
   Cell,
+  CellRows,
   ColumnKind,
   ColumnSpec,
   CsvSettings,
@@ -18,8 +21,9 @@ import type {
   RowBlock,
   XlsxSettings,
 } from "../render/renderer.js";
-import { InvalidRequestError, LimitExceededError } from "./errors.js";
+import { InvalidRequestError, LimitExceededError, malformedRequestError } from "./errors.js";
 import type { ExportLimits } from "./limits.js";
+import { readUtf8Rows } from "./row-batch-wire.js";
 
 export type ExportFormat = "csv" | "pdf" | "xlsx";
 
@@ -310,11 +314,35 @@ function jsonCellText(value: Value, cell: CellPosition): Cell {
  * the whole export; field paths index from 0 within the batch.
  */
 export function decodeBatch(
-  batch: RowBatch,
+  batch: RowBatch | Uint8Array,
   columns: readonly ColumnSpec[],
   position: BatchPosition,
   limits: ExportLimits,
 ): RowBlock {
+  if (!(batch instanceof Uint8Array)) return checkBatch(batch, columns, position, limits);
+  return (
+    readUtf8Rows(batch, columns.length, limits.maxCellChars) ??
+    checkBatch(parseRowBatch(batch), columns, position, limits)
+  );
+}
+
+/** An encoded batch as a message, for the checks that name what is wrong with it. */
+function parseRowBatch(bytes: Uint8Array): RowBatch {
+  try {
+    return fromBinary(RowBatchSchema, bytes, { readUnknownFields: false });
+  } catch (error) {
+    // The words connect-node uses for a message it cannot decode.
+    throw malformedRequestError(`parse binary: ${error instanceof Error ? error.message : error}`);
+  }
+}
+
+/** decodeBatch's checks, on a batch decoded by protobuf-es. */
+function checkBatch(
+  batch: RowBatch,
+  columns: readonly ColumnSpec[],
+  position: BatchPosition,
+  limits: ExportLimits,
+): CellRows {
   const width = columns.length;
   const block: (readonly Cell[])[] = [];
   const batchField = `batch[${position.batchIndex}]`;

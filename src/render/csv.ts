@@ -1,8 +1,13 @@
 import { type Options as StringifyOptions, stringify } from "csv-stringify/sync";
-import { type CsvBlockWriter, createCsvBlockWriter } from "./csv-writer.js";
+import {
+  type CellTransforms,
+  type CsvBlockWriter,
+  createCsvBlockWriter,
+  createUtf8CsvWriter,
+} from "./csv-writer.js";
 import { escapeFormula } from "./formula.js";
 import type { Cell, CsvSettings, Renderer, RowBlock } from "./renderer.js";
-import { slicesOf } from "./slices.js";
+import { cellRows, isUtf8Rows, slicesOf } from "./slices.js";
 
 const EMPTY = /^$/;
 /** About 10 ms of rendering: larger blocks are rendered in slices this size. */
@@ -48,13 +53,28 @@ export function stringifyOptions(
  * them, else csv-stringify's sync API, one call per block.
  */
 export function csvBlockWriter(settings: CsvSettings, escapes: readonly boolean[]): CsvBlockWriter {
-  const transforms = escapes.map((escaped) =>
-    settings.escapeFormulas && escaped ? escapeFormula : undefined,
-  );
   return (
-    createCsvBlockWriter(settings, transforms) ??
+    createCsvBlockWriter(settings, formulaTransforms(settings, escapes)) ??
     ((rows) => stringify(rows as Cell[][], stringifyOptions(settings, escapes)))
   );
+}
+
+function formulaTransforms(settings: CsvSettings, escapes: readonly boolean[]): CellTransforms {
+  return escapes.map((escaped) => (settings.escapeFormulas && escaped ? escapeFormula : undefined));
+}
+
+/**
+ * Writes any block: UTF-8 rows byte by byte where the settings allow it,
+ * everything else through the block writer.
+ */
+function rowsWriter(
+  settings: CsvSettings,
+  escapes: readonly boolean[],
+): (block: RowBlock) => Uint8Array {
+  const writeCells = csvBlockWriter(settings, escapes);
+  const writeUtf8 = createUtf8CsvWriter(settings, formulaTransforms(settings, escapes));
+  return (block) =>
+    writeUtf8 && isUtf8Rows(block) ? writeUtf8(block) : Buffer.from(writeCells(cellRows(block)));
 }
 
 /** RFC 4180 CSV, rendered a block (a request batch) at a time. */
@@ -65,7 +85,7 @@ export function createCsvRenderer(): Renderer {
     async *render(blocks: AsyncIterable<RowBlock>, job) {
       // Values in number columns are never escaped, so a column of amounts
       // stays numeric; titles are text whatever their column's kind.
-      const writeRows = csvBlockWriter(
+      const writeRows = rowsWriter(
         job.csv,
         job.columns.map((column) => column.kind !== "number"),
       );
@@ -81,7 +101,7 @@ export function createCsvRenderer(): Renderer {
       }
       for await (const block of blocks) {
         for await (const slice of slicesOf(block, ROWS_PER_SLICE)) {
-          yield Buffer.from(writeRows(slice));
+          yield writeRows(slice);
         }
       }
     },

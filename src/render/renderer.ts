@@ -6,8 +6,27 @@
 /** A cell as the renderers see it: text, or null for "no value". */
 export type Cell = string | null;
 
+/** Rows as cells, each row with exactly one cell per column. */
+export type CellRows = readonly (readonly Cell[])[];
+
+/**
+ * Rows whose cells are UTF-8 text in one buffer, where they arrived: cell
+ * `row * width + column` spans `bytes[starts[i], ends[i])`, and a null cell
+ * has a start of -1. Renderers that can write bytes as they are use them
+ * without making a string per cell.
+ */
+export interface Utf8Rows {
+  readonly bytes: Uint8Array;
+  readonly starts: Int32Array;
+  readonly ends: Int32Array;
+  /** Rows. */
+  readonly length: number;
+  /** Cells a row. */
+  readonly width: number;
+}
+
 /** Rows of one request batch, each with exactly one cell per column. */
-export type RowBlock = readonly (readonly Cell[])[];
+export type RowBlock = CellRows | Utf8Rows;
 
 export type ColumnKind = "text" | "number" | "boolean" | "timestamp";
 

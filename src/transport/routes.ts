@@ -1,8 +1,20 @@
-import { Code, ConnectError, type ConnectRouter } from "@connectrpc/connect";
-import { ExportService } from "../../gen/export/v1/export_pb.js";
-import { ClientCancelledError, InvalidRequestError } from "../export/errors.js";
+import type { Http2ServerRequest } from "node:http2";
+import type { GenService } from "@bufbuild/protobuf/codegenv2";
+import { Code, ConnectError, type ConnectRouter, type HandlerContext } from "@connectrpc/connect";
+import { ExportRequestWireSchema } from "../../gen/export/internal/v1/wire_pb.js";
+import {
+  type ExportResponse,
+  type ExportResponseSchema,
+  ExportService,
+} from "../../gen/export/v1/export_pb.js";
+import { ClientCancelledError, malformedRequestError } from "../export/errors.js";
 import type { ExportOutcome } from "../export/observer.js";
-import { type ExportCall, type ExportDeps, runExport } from "../export/service.js";
+import {
+  type ExportCall,
+  type ExportDeps,
+  type ExportRequestMessage,
+  runExport,
+} from "../export/service.js";
 import {
   abandonKey,
   clientGoneKey,
@@ -43,11 +55,38 @@ async function* decodedRequests<T>(
     if (clientGone()) throw new ClientCancelledError();
     const cause = ConnectError.from(error);
     if (cause.code !== Code.Internal && cause.code !== Code.InvalidArgument) throw error;
-    throw new InvalidRequestError({
-      field: "request",
-      description: `malformed request message: ${cause.rawMessage}`,
-    });
+    throw malformedRequestError(cause.rawMessage);
   }
+}
+
+/**
+ * ExportService as binary requests reach it: the same method, path and
+ * wire format, with each batch left encoded for the pipeline to read in
+ * place. JSON requests cannot use it (a batch would be base64 text there).
+ */
+const exportMethod = ExportService.method.export;
+const wireMethod = { ...exportMethod, input: ExportRequestWireSchema };
+const ExportServiceWire = {
+  ...ExportService,
+  methods: [wireMethod],
+  method: { export: wireMethod },
+} as unknown as GenService<{
+  export: {
+    methodKind: "bidi_streaming";
+    input: typeof ExportRequestWireSchema;
+    output: typeof ExportResponseSchema;
+  };
+}>;
+
+const EXPORT_PATH = `/${ExportService.typeName}/${exportMethod.name}`;
+
+/**
+ * Whether a request is an Export call in a binary encoding, which the
+ * routes of {@link createWireRoutes} serve; JSON ones (`+json` content
+ * types) and every other call go to {@link createRoutes}.
+ */
+export function isBinaryExport(request: Http2ServerRequest): boolean {
+  return request.url === EXPORT_PATH && !(request.headers["content-type"] ?? "").includes("json");
 }
 
 /**
@@ -57,23 +96,38 @@ async function* decodedRequests<T>(
 export function createRoutes(deps: ExportDeps) {
   return (router: ConnectRouter) => {
     router.service(ExportService, {
-      async *export(requests, context) {
-        const call: ExportCall = {
-          signal: context.signal,
-          peer: context.values.get(peerKey),
-          user: context.values.get(userKey),
-          refusal: context.values.get(refusalKey),
-          transportOutcome,
-          clientGone: context.values.get(clientGoneKey),
-          closedCleanly: context.values.get(closedCleanlyKey),
-          abandon: context.values.get(abandonKey),
-        };
-        try {
-          yield* runExport(decodedRequests(requests, call.clientGone), call, deps);
-        } catch (error) {
-          throw toConnectError(error);
-        }
-      },
+      export: (requests, context) => handleExport(requests, context, deps),
     });
   };
+}
+
+/** Export, for binary requests, with batches read in place (see {@link isBinaryExport}). */
+export function createWireRoutes(deps: ExportDeps) {
+  return (router: ConnectRouter) => {
+    router.service(ExportServiceWire, {
+      export: (requests, context) => handleExport(requests, context, deps),
+    });
+  };
+}
+
+async function* handleExport(
+  requests: AsyncIterable<ExportRequestMessage>,
+  context: HandlerContext,
+  deps: ExportDeps,
+): AsyncGenerator<ExportResponse> {
+  const call: ExportCall = {
+    signal: context.signal,
+    peer: context.values.get(peerKey),
+    user: context.values.get(userKey),
+    refusal: context.values.get(refusalKey),
+    transportOutcome,
+    clientGone: context.values.get(clientGoneKey),
+    closedCleanly: context.values.get(closedCleanlyKey),
+    abandon: context.values.get(abandonKey),
+  };
+  try {
+    yield* runExport(decodedRequests(requests, call.clientGone), call, deps);
+  } catch (error) {
+    throw toConnectError(error);
+  }
 }

@@ -1,10 +1,13 @@
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { stringify } from "csv-stringify/sync";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { stringifyOptions } from "../../src/render/csv.js";
-import { createCsvBlockWriter } from "../../src/render/csv-writer.js";
+import { RowBatchSchema } from "../../gen/export/v1/export_pb.js";
+import { readUtf8Rows } from "../../src/export/row-batch-wire.js";
+import { createCsvBlockWriter, createUtf8CsvWriter } from "../../src/render/csv-writer.js";
 import { escapeFormula } from "../../src/render/formula.js";
-import type { Cell, CsvSettings } from "../../src/render/renderer.js";
+import type { Cell, CsvSettings, Utf8Rows } from "../../src/render/renderer.js";
 
 const SEED = Number(process.env.FC_SEED ?? 20261126);
 
@@ -88,5 +91,51 @@ describe("fast CSV writer", () => {
       escapeFormulas: false,
     };
     expect(createCsvBlockWriter(csv, [])).toBeUndefined();
+  });
+});
+
+describe("CSV writer for UTF-8 rows", () => {
+  it("writes exactly what csv-stringify writes, for random cells and every option", () => {
+    fc.assert(
+      fc.property(
+        settings,
+        fc
+          .integer({ min: 1, max: 6 })
+          .chain((width) =>
+            fc.tuple(
+              fc.array(fc.boolean(), { minLength: width, maxLength: width }),
+              fc.array(fc.array(cell, { minLength: width, maxLength: width }), { maxLength: 8 }),
+            ),
+          ),
+        (csv, [escapes, rows]) => {
+          const transforms = escapes.map((escaped) =>
+            csv.escapeFormulas && escaped ? escapeFormula : undefined,
+          );
+          const write = createUtf8CsvWriter(csv, transforms);
+          if (csv.delimiter.charCodeAt(0) >= 0x80) {
+            expect(write).toBeUndefined();
+            return;
+          }
+          // The cells as they travel: UTF-8 in a RowBatch, nulls by index.
+          const batch = toBinary(
+            RowBatchSchema,
+            create(RowBatchSchema, {
+              rows: rows.map((row) => ({
+                cells: row.map((value) => value ?? ""),
+                nullCells: row.flatMap((value, index) => (value === null ? [index] : [])),
+              })),
+            }),
+          );
+          const sent = fromBinary(RowBatchSchema, batch).rows.map((row) =>
+            row.cells.map((value, index) => (row.nullCells.includes(index) ? null : value)),
+          );
+          const utf8Rows = readUtf8Rows(batch, escapes.length, 1_000);
+          expect(utf8Rows).toBeDefined();
+          const expected = sent.length === 0 ? "" : stringify(sent, stringifyOptions(csv, escapes));
+          expect(Buffer.from(write?.(utf8Rows as Utf8Rows) ?? []).toString()).toBe(expected);
+        },
+      ),
+      { seed: SEED, numRuns: 3_000 },
+    );
   });
 });

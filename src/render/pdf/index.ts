@@ -1,5 +1,5 @@
 import type { Renderer, RenderJob, RowBlock } from "../renderer.js";
-import { slicesOf } from "../slices.js";
+import { cellRows, slicesOf } from "../slices.js";
 import { type FontChain, fontChains } from "./fonts.js";
 import { validDate } from "./layout.js";
 import { type Doc, PDFDocument } from "./pdfkit.js";
@@ -79,7 +79,8 @@ export function createPdfRenderer(options: PdfRendererOptions = {}): Renderer {
         yield* drain(doc);
 
         let table: TableWriter | undefined;
-        for await (const block of blocks) {
+        for await (const rowBlock of blocks) {
+          const block = cellRows(rowBlock);
           if (table === undefined) {
             if (block.length === 0) continue;
             table = new TableWriter(doc, job, fonts, block);

@@ -1,7 +1,7 @@
 /**
  * The table of a PDF report: layout and drawing, row by row and page by page.
  */
-import type { Cell, ColumnKind, ColumnSpec, RenderJob, RowBlock } from "../renderer.js";
+import type { Cell, CellRows, ColumnKind, ColumnSpec, RenderJob } from "../renderer.js";
 import type { FontChain } from "./fonts.js";
 import {
   allocateWidths,
@@ -68,7 +68,7 @@ export class TableWriter {
     private readonly doc: Doc,
     private readonly job: RenderJob,
     fonts: { readonly regular: RegisteredChain; readonly bold: RegisteredChain },
-    sample: RowBlock,
+    sample: CellRows,
   ) {
     this.regular = new Typesetter(doc, fonts.regular.chain, fonts.regular.names);
     this.bold = new Typesetter(doc, fonts.bold.chain, fonts.bold.names);
@@ -104,7 +104,7 @@ export class TableWriter {
     this.startPage();
   }
 
-  addRows(block: RowBlock): void {
+  addRows(block: CellRows): void {
     const columns = this.columns;
     const lines: (readonly Line[])[] = new Array(columns.length);
     for (const row of block) {
@@ -274,7 +274,7 @@ export class TableWriter {
 function demand(
   column: ColumnSpec,
   index: number,
-  sample: RowBlock,
+  sample: CellRows,
   measure: (text: string) => number,
   measureBold: (text: string) => number,
 ): ColumnDemand {

@@ -1,6 +1,13 @@
 import { strToU8, Zip, ZipDeflate } from "fflate";
-import type { ColumnKind, ColumnSpec, Renderer, RenderJob, RowBlock } from "../renderer.js";
-import { slicesOf } from "../slices.js";
+import type {
+  CellRows,
+  ColumnKind,
+  ColumnSpec,
+  Renderer,
+  RenderJob,
+  RowBlock,
+} from "../renderer.js";
+import { cellRows, slicesOf } from "../slices.js";
 import { cellRef, columnLetters, headerCell, valueCell } from "./cells.js";
 import {
   CONTENT_TYPES_PATH,
@@ -33,7 +40,7 @@ export interface XlsxRendererOptions {
 }
 
 /** Column widths in characters, from the titles and the first rows. */
-function columnWidths(columns: readonly ColumnSpec[], sample: RowBlock): number[] {
+function columnWidths(columns: readonly ColumnSpec[], sample: CellRows): number[] {
   return columns.map((column, index) => {
     let widest = column.title.length;
     for (const row of sample.slice(0, WIDTH_SAMPLE_ROWS)) {
@@ -96,7 +103,7 @@ export function createXlsxRenderer(options: XlsxRendererOptions = {}): Renderer 
         sheets.push({ name: sheetName(job.xlsx.sheetName, sheets.length), filterRef });
         entry = undefined;
       };
-      const startSheet = (sample: RowBlock) => {
+      const startSheet = (sample: CellRows) => {
         widths ??= columnWidths(columns, sample);
         entry = new ZipDeflate(sheetPath(sheets.length), { level });
         zip.add(entry);
@@ -108,7 +115,7 @@ export function createXlsxRenderer(options: XlsxRendererOptions = {}): Renderer 
       };
 
       for await (const block of blocks) {
-        for await (const slice of slicesOf(block, ROWS_PER_SLICE)) {
+        for await (const slice of slicesOf(cellRows(block), ROWS_PER_SLICE)) {
           let xml = "";
           for (const row of slice) {
             if (entry && (rowNumber >= maxRowsPerSheet || sheetBytes >= MAX_SHEET_XML_BYTES)) {
