@@ -45,7 +45,16 @@ interface Column {
   readonly inner: number;
   /** Most characters of a cell ever looked at (enough for maxLines full lines). */
   readonly maxChars: number;
+  /** Lines of the column's recent values (see {@link LAYOUT_CACHE_SIZE}). */
+  readonly layouts: Map<string, readonly Line[]>;
 }
+
+/**
+ * Values a column remembers the lines of. Columns of few values (statuses,
+ * dates, cities, flags) then skip measuring and wrapping; a column of
+ * unique values costs one lookup a cell and a cleared map now and then.
+ */
+const LAYOUT_CACHE_SIZE = 256;
 
 /** Lays the table out and draws it, row by row and page by page. */
 export class TableWriter {
@@ -86,7 +95,14 @@ export class TableWriter {
     this.columns = job.columns.map((column, i) => {
       const width = widths[i] ?? PDF_LAYOUT.minColumnWidth;
       const inner = Math.max(1, width - 2 * PDF_LAYOUT.cellPaddingX);
-      const col: Column = { kind: column.kind, x, width, inner, maxChars: maxChars(inner, size) };
+      const col: Column = {
+        kind: column.kind,
+        x,
+        width,
+        inner,
+        maxChars: maxChars(inner, size),
+        layouts: new Map(),
+      };
       x += width;
       return col;
     });
@@ -147,9 +163,15 @@ export class TableWriter {
   /** Lines of one cell. Null and "" are both drawn as an empty cell. */
   private cell(value: Cell, col: Column): readonly Line[] {
     if (value === null || value === "") return [];
-    // "e" + U+0301 becomes "é": one glyph, drawn without shaping.
-    const text = COMBINING.test(value) ? value.normalize("NFC") : value;
-    return layoutText(text, col.inner, PDF_LAYOUT.maxLines, col.maxChars, this.measureBody);
+    let lines = col.layouts.get(value);
+    if (lines === undefined) {
+      // "e" + U+0301 becomes "é": one glyph, drawn without shaping.
+      const text = COMBINING.test(value) ? value.normalize("NFC") : value;
+      lines = layoutText(text, col.inner, PDF_LAYOUT.maxLines, col.maxChars, this.measureBody);
+      if (col.layouts.size === LAYOUT_CACHE_SIZE) col.layouts.clear();
+      col.layouts.set(value, lines);
+    }
+    return lines;
   }
 
   private drawLines(
