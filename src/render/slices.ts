@@ -1,8 +1,6 @@
 import { setImmediate as nextTurn } from "node:timers/promises";
 import type { CellRows, RowBlock, Utf8Rows } from "./renderer.js";
 
-const decoder = new TextDecoder();
-
 export function isUtf8Rows(block: RowBlock): block is Utf8Rows {
   return !Array.isArray(block);
 }
@@ -11,13 +9,16 @@ export function isUtf8Rows(block: RowBlock): block is Utf8Rows {
 export function cellRows(block: RowBlock): CellRows {
   if (!isUtf8Rows(block)) return block;
   const { bytes, starts, ends, width } = block;
+  // A Buffer view, not a copy: its toString makes a cell's string a third
+  // faster than a TextDecoder on a subarray.
+  const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
   const rows: (string | null)[][] = new Array(block.length);
   for (let row = 0; row < block.length; row++) {
     const cells: (string | null)[] = new Array(width);
     for (let column = 0; column < width; column++) {
       const index = row * width + column;
       const start = starts[index] as number;
-      cells[column] = start < 0 ? null : decoder.decode(bytes.subarray(start, ends[index]));
+      cells[column] = start < 0 ? null : text.toString("utf8", start, ends[index]);
     }
     rows[row] = cells;
   }
