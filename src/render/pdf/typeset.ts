@@ -19,6 +19,7 @@
 import { deflateSync } from "node:zlib";
 import { type DirectedRun, type FontRun, needsBidi, visualRuns } from "./bidi.js";
 import type { FontChain, FontkitFont, FontkitGlyph } from "./fonts.js";
+import { fromHundredths, pdfNumber as n } from "./numbers.js";
 import type { Doc } from "./pdfkit.js";
 
 /** The parts of pdfkit's EmbeddedFont this module relies on. */
@@ -504,8 +505,6 @@ export class Typesetter {
 
 export type Rgb = readonly [number, number, number];
 
-const n = (value: number) => (Math.round(value * 100) / 100).toString();
-
 /**
  * Page content (mostly two-byte glyph ids, which deflate poorly) is
  * deflated at this level: measured on table pages, a third of the CPU time
@@ -523,6 +522,9 @@ export class ContentBuilder {
   /** The operators so far; one string, flattened once when the page is written. */
   private body = "";
   private inText = false;
+  /** The start of the text line, in hundredths of a point (see {@link moveTo}). */
+  private lineX = 0;
+  private lineY = 0;
   private textFont = "";
   private textSize = 0;
   /** The fill color set last; undefined at the start of a block. */
@@ -564,7 +566,7 @@ export class ContentBuilder {
   /** Fast-path glyphs (see {@link Face.fastEncode}) with their left end at `x`. */
   glyphs(face: Face, size: number, glyphs: string, x: number, baseline: number, color: Rgb): void {
     this.beginText(face, size, color);
-    this.append(`1 0 0 1 ${n(x)} ${n(this.pageHeight - baseline)} Tm (${glyphs}) Tj\n`);
+    this.append(`${this.moveTo(x, this.pageHeight - baseline)} (${glyphs}) Tj\n`);
   }
 
   /**
@@ -586,19 +588,17 @@ export class ContentBuilder {
       segment = "";
       pieces = [];
     };
-    this.append(`1 0 0 1 ${n(x)} ${n(y)} Tm\n`);
+    this.append(`${this.moveTo(x, y)}\n`);
     for (const { glyph, advance, xAdvance, xOffset, yOffset } of run.glyphs) {
       const bytes = face.glyphBytes(glyph, run.rtl);
       if (xOffset !== 0 || yOffset !== 0) {
         flush();
-        this.append(
-          `1 0 0 1 ${n(pen + xOffset * scale)} ${n(y + yOffset * scale)} Tm (${bytes}) Tj\n`,
-        );
+        this.append(`${this.moveTo(pen + xOffset * scale, y + yOffset * scale)} (${bytes}) Tj\n`);
         placed = true;
       } else {
         if (placed) {
           flush();
-          this.append(`1 0 0 1 ${n(pen)} ${n(y)} Tm\n`);
+          this.append(`${this.moveTo(pen, y)}\n`);
           placed = false;
         }
         segment += bytes;
@@ -651,6 +651,8 @@ export class ContentBuilder {
     if (!this.inText) {
       this.append("BT\n");
       this.inText = true;
+      this.lineX = 0;
+      this.lineY = 0;
       this.textFont = "";
     }
     this.setFill(color);
@@ -659,6 +661,20 @@ export class ContentBuilder {
       this.textSize = size;
       this.append(`/${face.resourceName} ${n(size)} Tf\n`);
     }
+  }
+
+  /**
+   * A `Td` that starts the next text at (x, y), rounded to the hundredth.
+   * Shorter than a `Tm` a cell; the moves are kept in whole hundredths, so
+   * they add up to exactly the position a `Tm` would set.
+   */
+  private moveTo(x: number, y: number): string {
+    const toX = Math.round(x * 100);
+    const toY = Math.round(y * 100);
+    const move = `${fromHundredths(toX - this.lineX)} ${fromHundredths(toY - this.lineY)} Td`;
+    this.lineX = toX;
+    this.lineY = toY;
+    return move;
   }
 
   private endText(): void {
