@@ -73,6 +73,12 @@ export function checks(scale: Scale): Check[] {
       value: (f) => ratio(figure(f, "pdf", "rowsPerSecond"), figure(f, "pdfkit", "rowsPerSecond")),
     },
     {
+      label: "PDF end to end, render threads (the default) ÷ RENDER_THREADS=0, rows/s",
+      unit: "×",
+      value: (f) =>
+        ratio(figure(f, "pdf", "rowsPerSecond"), figure(f, "pdf-main-thread", "rowsPerSecond")),
+    },
+    {
       label: `server peak RSS, ${rowsCount(scale.largeRows)}-row − ${rowsCount(scale.smallRows)}-row export (fresh servers)`,
       unit: " MiB",
       target: { op: "≤", bound: 32 },

@@ -1,4 +1,5 @@
 import { accessSync, constants, statSync } from "node:fs";
+import { availableParallelism } from "node:os";
 import { parseArgs } from "node:util";
 import { z } from "zod";
 
@@ -53,6 +54,8 @@ export interface Config {
   readonly keepaliveIntervalMs: number;
   /** A connection whose ping goes unanswered this long is closed. */
   readonly keepaliveTimeoutMs: number;
+  /** Threads that render PDF exports; 0 renders them on the main thread. */
+  readonly renderThreads: number;
 }
 
 interface Setting {
@@ -144,6 +147,11 @@ function oneOf<const T extends readonly [string, ...string[]]>(values: T) {
 
 const MiB = 1024 * 1024;
 
+/** A thread a core beside the main thread's, up to 4; none on one core. */
+function defaultRenderThreads(): number {
+  return Math.max(0, Math.min(availableParallelism() - 1, 4));
+}
+
 const SETTINGS = {
   host: {
     env: "HOST",
@@ -221,6 +229,11 @@ const SETTINGS = {
     env: "KEEPALIVE_TIMEOUT_MS",
     fallback: "10000",
     ...integer(100, 3_600_000),
+  },
+  renderThreads: {
+    env: "RENDER_THREADS",
+    fallback: String(defaultRenderThreads()),
+    ...integer(0, 64),
   },
 } satisfies Record<keyof Config, Setting>;
 

@@ -17,6 +17,7 @@ import { REFLECTION_SERVICES, registerReflection } from "./ops/reflection.js";
 import { createSideServer } from "./ops/side-server.js";
 import { createCsvRenderer } from "./render/csv.js";
 import { createPdfRenderer } from "./render/pdf/index.js";
+import { createRenderPool } from "./render/threads/pool.js";
 import { createXlsxRenderer } from "./render/xlsx/renderer.js";
 import { createAuthInterceptor } from "./transport/auth.js";
 import {
@@ -132,16 +133,20 @@ export function createServer(config: Config, deps: ServerDeps): ExportServer {
       });
     },
   });
+  const pdfOptions = {
+    fontPath: config.pdfFontPath,
+    boldFontPath: config.pdfBoldFontPath,
+    fallbackFontPaths: config.pdfFallbackFonts,
+  };
+  const pdf = createPdfRenderer(pdfOptions);
+  const renderPool =
+    config.renderThreads > 0 ? createRenderPool(config.renderThreads, pdfOptions) : undefined;
   const exportDeps = {
     options: config,
     admission,
     renderers: {
       csv: createCsvRenderer(),
-      pdf: createPdfRenderer({
-        fontPath: config.pdfFontPath,
-        boldFontPath: config.pdfBoldFontPath,
-        fallbackFontPaths: config.pdfFallbackFonts,
-      }),
+      pdf: renderPool ? renderPool.pdfRenderer(pdf) : pdf,
       xlsx: createXlsxRenderer(),
     },
     observer,
@@ -229,6 +234,7 @@ export function createServer(config: Config, deps: ServerDeps): ExportServer {
       await closed;
       clearTimeout(cutOff);
       tokens.close();
+      await renderPool?.close();
       await side.close();
     },
   };

@@ -59,11 +59,16 @@ export class WarmServers {
 
   constructor(private readonly command: StartCommand) {}
 
-  get(compression: "none" | "gzip"): Promise<ChildServer> {
-    let server = this.servers.get(compression);
+  /** `renderThreads`: RENDER_THREADS, where a case compares it with the default. */
+  get(compression: "none" | "gzip", renderThreads?: number): Promise<ChildServer> {
+    const key = `${compression} ${renderThreads ?? "default"}`;
+    let server = this.servers.get(key);
     if (server === undefined) {
-      server = startService(this.command, { COMPRESSION: compression });
-      this.servers.set(compression, server);
+      server = startService(this.command, {
+        COMPRESSION: compression,
+        ...(renderThreads !== undefined && { RENDER_THREADS: String(renderThreads) }),
+      });
+      this.servers.set(key, server);
     }
     return server;
   }

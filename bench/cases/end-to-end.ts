@@ -3,13 +3,15 @@ import { type Case, exportJob, type Line, measureExport } from "./case.js";
 
 /**
  * One export on a warm, long-lived server, client and server in separate
- * processes on loopback.
+ * processes on loopback; with `renderThreads`, on a server with that
+ * RENDER_THREADS instead of the default.
  */
 export function endToEndCase(
   line: Line,
   tags: readonly string[],
   job: Pick<ExportJob, "format" | "encoding" | "gzip">,
   warmUpRows: number,
+  renderThreads?: number,
 ): Case {
   const compression = job.gzip ? "gzip" : "none";
   return {
@@ -17,11 +19,11 @@ export function endToEndCase(
     tags,
     lines: [line],
     async warmUp({ servers, clients }) {
-      const server = await servers.get(compression);
+      const server = await servers.get(compression, renderThreads);
       await clients[0].run(exportJob(server, warmUpRows, job));
     },
     async run({ servers, clients }) {
-      const server = await servers.get(compression);
+      const server = await servers.get(compression, renderThreads);
       return {
         [line.id]: await measureExport(server, clients[0], exportJob(server, line.rows, job)),
       };

@@ -67,6 +67,13 @@ export function allCases(scale: Scale, options: { readonly tenMillion: boolean }
       { format: "pdf", encoding: "rows", gzip: false },
       pdfRows / 5,
     ),
+    endToEndCase(
+      { id: "pdf-main-thread", title: "PDF end to end, rows, RENDER_THREADS=0", rows: pdfRows },
+      ["pdf", "threads"],
+      { format: "pdf", encoding: "rows", gzip: false },
+      pdfRows / 5,
+      0,
+    ),
     baselineCase(
       "pdfkit",
       { id: "pdfkit", title: "plain pdfkit, doc.text per cell (in process)", rows: pdfRows },

@@ -1,3 +1,4 @@
+import { availableParallelism } from "node:os";
 import { describe, expect, it } from "vitest";
 import { ConfigError, loadConfig } from "../../src/config.js";
 
@@ -36,6 +37,8 @@ describe("loadConfig", () => {
       maxConnections: 1000,
       keepaliveIntervalMs: 30_000,
       keepaliveTimeoutMs: 10_000,
+      // A render thread a core beside the main thread's, up to 4.
+      renderThreads: Math.max(0, Math.min(availableParallelism() - 1, 4)),
     });
   });
 

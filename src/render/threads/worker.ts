@@ -1,0 +1,99 @@
+/**
+ * A render thread: runs the PDF renderer for the exports the pool gives it,
+ * each as it would run on the main thread, pulling rows as they arrive and
+ * sending the file's bytes back.
+ */
+import { parentPort, workerData } from "node:worker_threads";
+import { createPdfRenderer, type PdfRendererOptions } from "../pdf/index.js";
+import type { RenderJob, RowBlock } from "../renderer.js";
+import type { FromRenderThread, ToRenderThread } from "./protocol.js";
+
+/** Chunks a thread sends ahead of the transport taking them. */
+const CHUNKS_AHEAD = 4;
+
+const port = parentPort;
+if (port === null) throw new Error("render threads run as worker threads");
+const renderer = createPdfRenderer((workerData as { pdf: PdfRendererOptions }).pdf);
+
+const send = (message: FromRenderThread, transfer: ArrayBuffer[] = []) =>
+  port.postMessage(message, transfer);
+
+interface Running {
+  readonly blocks: RowBlock[];
+  ended: boolean;
+  stopped: boolean;
+  credits: number;
+  /** Resumes the renderer when a block, the end, a credit or a stop arrives. */
+  wake: () => void;
+}
+
+const running = new Map<number, Running>();
+
+function nextMessage(state: Running): Promise<void> {
+  return new Promise((resolve) => {
+    state.wake = resolve;
+  });
+}
+
+/** The export's blocks as they arrive, for its renderer. */
+async function* blocksOf(id: number, state: Running): AsyncGenerator<RowBlock> {
+  for (;;) {
+    const block = state.blocks.shift();
+    if (block !== undefined) {
+      send({ type: "took", id });
+      yield block;
+      continue;
+    }
+    // Ends the renderer as an input that failed does, so it drops its document.
+    if (state.stopped) throw new Error("the export was stopped");
+    if (state.ended) return;
+    await nextMessage(state);
+  }
+}
+
+/** The chunk in a buffer of its own, so its memory moves to the main thread instead of being copied. */
+function movable(data: Uint8Array): Uint8Array {
+  const whole = data.byteOffset === 0 && data.byteLength === data.buffer.byteLength;
+  return whole && data.buffer instanceof ArrayBuffer ? data : data.slice();
+}
+
+async function render(id: number, job: RenderJob): Promise<void> {
+  const state: Running = {
+    blocks: [],
+    ended: false,
+    stopped: false,
+    credits: CHUNKS_AHEAD,
+    wake: () => {},
+  };
+  running.set(id, state);
+  try {
+    for await (const chunk of renderer.render(blocksOf(id, state), job)) {
+      while (state.credits === 0 && !state.stopped) await nextMessage(state);
+      if (state.stopped) return;
+      state.credits--;
+      const data = movable(chunk);
+      send({ type: "chunk", id, data }, [data.buffer as ArrayBuffer]);
+    }
+    send({ type: "done", id });
+  } catch (error) {
+    if (!state.stopped) {
+      send({ type: "failed", id, message: error instanceof Error ? error.message : String(error) });
+    }
+  } finally {
+    running.delete(id);
+  }
+}
+
+port.on("message", (message: ToRenderThread) => {
+  if (message.type === "start") {
+    void render(message.id, message.job);
+    return;
+  }
+  const state = running.get(message.id);
+  if (state === undefined) return;
+  if (message.type === "block") state.blocks.push(message.block);
+  else if (message.type === "end") state.ended = true;
+  else if (message.type === "credit") state.credits++;
+  else state.stopped = true;
+  state.wake();
+});
