@@ -54,7 +54,7 @@ function mixedBatches(): RequestInit[] {
 function withoutCreationDate(pdf: Buffer): string {
   return pdf
     .toString("latin1")
-    .replace(/\/CreationDate \(D:[^)]*\)/, "/CreationDate ()")
+    .replace(/\(D:\d{14}Z\)/, "(D:)")
     .replace(/\/ID \[<[0-9a-f]+> <[0-9a-f]+>\]/, "/ID []");
 }
 
