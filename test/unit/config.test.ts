@@ -37,8 +37,8 @@ describe("loadConfig", () => {
       maxConnections: 1000,
       keepaliveIntervalMs: 30_000,
       keepaliveTimeoutMs: 10_000,
-      // A render thread a core beside the main thread's, up to 4.
-      renderThreads: Math.max(0, Math.min(availableParallelism() - 1, 4)),
+      // One render thread where there is a second core.
+      renderThreads: availableParallelism() > 1 ? 1 : 0,
     });
   });
 
