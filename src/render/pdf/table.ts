@@ -15,6 +15,7 @@ import {
   titleBlockHeight,
   validDate,
 } from "./layout.js";
+import { LineCache } from "./line-cache.js";
 import type { Doc } from "./pdfkit.js";
 import { clip, type Line, lastLine, layoutText, paragraphs } from "./text.js";
 import { ContentBuilder, type Rgb, Typesetter } from "./typeset.js";
@@ -45,16 +46,8 @@ interface Column {
   readonly inner: number;
   /** Most characters of a cell ever looked at (enough for maxLines full lines). */
   readonly maxChars: number;
-  /** Lines of the column's recent values (see {@link LAYOUT_CACHE_SIZE}). */
-  readonly layouts: Map<string, readonly Line[]>;
+  readonly layouts: LineCache;
 }
-
-/**
- * Values a column remembers the lines of. Columns of few values (statuses,
- * dates, cities, flags) then skip measuring and wrapping; a column of
- * unique values costs one lookup a cell and a cleared map now and then.
- */
-const LAYOUT_CACHE_SIZE = 256;
 
 /** Lays the table out and draws it, row by row and page by page. */
 export class TableWriter {
@@ -101,7 +94,7 @@ export class TableWriter {
         width,
         inner,
         maxChars: maxChars(inner, size),
-        layouts: new Map(),
+        layouts: new LineCache(),
       };
       x += width;
       return col;
@@ -168,7 +161,6 @@ export class TableWriter {
       // "e" + U+0301 becomes "é": one glyph, drawn without shaping.
       const text = COMBINING.test(value) ? value.normalize("NFC") : value;
       lines = layoutText(text, col.inner, PDF_LAYOUT.maxLines, col.maxChars, this.measureBody);
-      if (col.layouts.size === LAYOUT_CACHE_SIZE) col.layouts.clear();
       col.layouts.set(value, lines);
     }
     return lines;
@@ -200,7 +192,7 @@ export class TableWriter {
     baseline: number,
     color: Rgb,
   ) {
-    face.draw(this.content, line.text, size, x, baseline, color, line.rtl === true);
+    face.drawLine(this.content, line, size, x, baseline, color);
   }
 
   private tableWidth(): number {

@@ -21,6 +21,7 @@ import { type DirectedRun, type FontRun, needsBidi, visualRuns } from "./bidi.js
 import type { FontChain, FontkitFont, FontkitGlyph } from "./fonts.js";
 import { fromHundredths, pdfNumber as n } from "./numbers.js";
 import type { Doc } from "./pdfkit.js";
+import type { Line } from "./text.js";
 
 /** The parts of pdfkit's EmbeddedFont this module relies on. */
 interface EmbeddedFont {
@@ -465,7 +466,7 @@ export class Typesetter {
     if (!rtl) {
       const glyphs = this.primary.fastEncode(text);
       if (glyphs !== undefined) {
-        content.glyphs(this.primary, size, glyphs, x, baseline, color);
+        content.show(this.primary, size, showGlyphs(glyphs), x, baseline, color);
         return;
       }
     }
@@ -478,7 +479,7 @@ export class Typesetter {
     for (const piece of pieces) {
       const face = this.face(piece.font);
       if (!piece.rtl && face.isSimple(piece.text)) {
-        content.glyphs(face, size, face.simpleEncode(piece.text), pen, baseline, color);
+        content.show(face, size, showGlyphs(face.simpleEncode(piece.text)), pen, baseline, color);
         pen += (face.simpleWidth(piece.text) * size) / 1000;
       } else {
         const shaped = face.shape(piece.text, piece.rtl);
@@ -486,6 +487,36 @@ export class Typesetter {
         pen += (shaped.width * size) / 1000;
       }
     }
+  }
+
+  /**
+   * Draws a laid-out line (see {@link draw}). A line drawn by the fast path
+   * keeps its operators, so a value a column repeats is encoded once.
+   */
+  drawLine(
+    content: ContentBuilder,
+    line: Line,
+    size: number,
+    x: number,
+    baseline: number,
+    color: Rgb,
+  ): void {
+    const drawn = line as DrawnLine;
+    if (drawn.face === this.primary && drawn.size === size) {
+      content.show(this.primary, size, drawn.show as string, x, baseline, color);
+      return;
+    }
+    if (line.rtl !== true && line.text !== "") {
+      const glyphs = this.primary.fastEncode(line.text);
+      if (glyphs !== undefined) {
+        drawn.face = this.primary;
+        drawn.size = size;
+        drawn.show = showGlyphs(glyphs);
+        content.show(this.primary, size, drawn.show, x, baseline, color);
+        return;
+      }
+    }
+    this.draw(content, line.text, size, x, baseline, color, line.rtl === true);
   }
 
   /** Forgets shaped runs (call once a page). */
@@ -504,6 +535,18 @@ export class Typesetter {
 }
 
 export type Rgb = readonly [number, number, number];
+
+/** The operator that shows fast-path glyphs, to follow a text move. */
+function showGlyphs(glyphs: string): string {
+  return ` (${glyphs}) Tj\n`;
+}
+
+/** A line with the operators that showed it, and the face and size they are for. */
+interface DrawnLine extends Line {
+  face?: Face;
+  size?: number;
+  show?: string;
+}
 
 /**
  * Page content (mostly two-byte glyph ids, which deflate poorly) is
@@ -563,10 +606,10 @@ export class ContentBuilder {
     this.append(`${n(x1)} ${py} m ${n(x2)} ${py} l S\n`);
   }
 
-  /** Fast-path glyphs (see {@link Face.fastEncode}) with their left end at `x`. */
-  glyphs(face: Face, size: number, glyphs: string, x: number, baseline: number, color: Rgb): void {
+  /** Fast-path glyphs (see {@link Face.fastEncode}) as a show operator (see {@link showGlyphs}), with their left end at `x`. */
+  show(face: Face, size: number, show: string, x: number, baseline: number, color: Rgb): void {
     this.beginText(face, size, color);
-    this.append(`${this.moveTo(x, this.pageHeight - baseline)} (${glyphs}) Tj\n`);
+    this.append(this.moveTo(x, this.pageHeight - baseline) + show);
   }
 
   /**
