@@ -14,6 +14,7 @@ import {
   pageCapacity,
   type RowShape,
 } from "../../src/render/pdf/index.js";
+import { deflatePageContent } from "../../src/render/pdf/typeset.js";
 import type {
   Cell,
   ColumnKind,
@@ -334,6 +335,46 @@ describe("PDF renderer", () => {
     const a = await collect(renderer.render(inBlocks(orderRows(150)), renderJob));
     const b = await collect(createPdfRenderer().render(inBlocks(orderRows(150)), renderJob));
     expect(a.equals(b)).toBe(true);
+  });
+
+  it("makes the same file when its pages are deflated elsewhere and answered out of order", async () => {
+    const renderJob = job(ORDER_COLUMNS, { title: "Same", generatedAt: new Date(0) });
+    let asked = 0;
+    // Every third page is answered last of its three: the order answers come in must not matter.
+    const late = createPdfRenderer(
+      {},
+      {
+        deflater: (content) => {
+          const delay = asked++ % 3 === 0 ? 20 : 1;
+          return new Promise((resolve) =>
+            setTimeout(() => resolve(deflatePageContent(content)), delay),
+          );
+        },
+      },
+    );
+    const here = await collect(renderer.render(inBlocks(orderRows(1500)), renderJob));
+    const elsewhere = await collect(late.render(inBlocks(orderRows(1500)), renderJob));
+    expect(asked).toBeGreaterThan(20);
+    expect(elsewhere.equals(here)).toBe(true);
+  });
+
+  it("fails, and leaves nothing unhandled, when deflating a page elsewhere fails", async () => {
+    const failing = createPdfRenderer(
+      {},
+      { deflater: () => Promise.reject(new Error("no room to deflate")) },
+    );
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on("unhandledRejection", onUnhandled);
+    try {
+      await expect(
+        collect(failing.render(inBlocks(orderRows(600)), job(ORDER_COLUMNS))),
+      ).rejects.toThrow("no room to deflate");
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    } finally {
+      process.off("unhandledRejection", onUnhandled);
+    }
+    expect(unhandled).toEqual([]);
   });
 
   it("renders an empty table as one page with the header", async () => {

@@ -4,7 +4,7 @@ import { type FontChain, fontChains } from "./fonts.js";
 import { validDate } from "./layout.js";
 import { type Doc, PDFDocument } from "./pdfkit.js";
 import { TableWriter } from "./table.js";
-import { Typesetter } from "./typeset.js";
+import { type PageDeflater, Typesetter } from "./typeset.js";
 
 export {
   expectedPages,
@@ -26,8 +26,19 @@ export interface PdfRendererOptions {
   readonly fallbackFontPaths?: readonly string[] | undefined;
 }
 
+/** Where a renderer deflates its pages' content: in its own thread unless given. */
+export interface PdfRendererPlace {
+  readonly deflater?: PageDeflater | undefined;
+}
+
 /** About 10 ms of drawing: larger blocks are drawn in slices this size. */
 const ROWS_PER_SLICE = 250;
+
+/**
+ * Pages left being deflated elsewhere after a slice: the next slice is
+ * drawn meanwhile, and no more than a slice's pages and these wait.
+ */
+const PAGES_DEFLATING = 2;
 
 /**
  * PDF tables, streamed page by page.
@@ -42,7 +53,10 @@ const ROWS_PER_SLICE = 250;
  * after every block the renderer hands on whatever pdfkit has produced and
  * only then asks for the next block.
  */
-export function createPdfRenderer(options: PdfRendererOptions = {}): Renderer {
+export function createPdfRenderer(
+  options: PdfRendererOptions = {},
+  { deflater }: PdfRendererPlace = {},
+): Renderer {
   // Read (and check) the fonts once, when the service starts, and fail now
   // if pdfkit's internals are not as the typesetter expects.
   const chains = fontChains(options);
@@ -83,14 +97,18 @@ export function createPdfRenderer(options: PdfRendererOptions = {}): Renderer {
           const block = cellRows(rowBlock);
           if (table === undefined) {
             if (block.length === 0) continue;
-            table = new TableWriter(doc, job, fonts, block);
+            table = new TableWriter(doc, job, fonts, block, deflater);
           }
           for await (const slice of slicesOf(block, ROWS_PER_SLICE)) {
             table.addRows(slice);
+            const deflating = table.settle(PAGES_DEFLATING);
+            if (deflating !== undefined) await deflating;
             yield* drain(doc);
           }
         }
-        (table ?? new TableWriter(doc, job, fonts, [])).finish();
+        table ??= new TableWriter(doc, job, fonts, [], deflater);
+        table.finish();
+        await table.settle(0);
         doc.end();
         yield* drain(doc);
         finished = true;

@@ -18,7 +18,7 @@ import {
 import { LineCache } from "./line-cache.js";
 import type { Doc } from "./pdfkit.js";
 import { clip, type Line, lastLine, layoutText, paragraphs } from "./text.js";
-import { ContentBuilder, type Rgb, Typesetter } from "./typeset.js";
+import { ContentBuilder, type PageDeflater, type Rgb, Typesetter } from "./typeset.js";
 
 /** A font chain and the names its fonts are registered under in the document. */
 export interface RegisteredChain {
@@ -71,10 +71,11 @@ export class TableWriter {
     private readonly job: RenderJob,
     fonts: { readonly regular: RegisteredChain; readonly bold: RegisteredChain },
     sample: CellRows,
+    deflater?: PageDeflater,
   ) {
     this.regular = new Typesetter(doc, fonts.regular.chain, fonts.regular.names);
     this.bold = new Typesetter(doc, fonts.bold.chain, fonts.bold.names);
-    this.content = new ContentBuilder(doc);
+    this.content = new ContentBuilder(doc, deflater);
     this.geometry = pageGeometry(job.pdf);
     const size = PDF_LAYOUT.fontSize;
     this.measureBody = (text) => this.regular.width(text, size);
@@ -140,6 +141,11 @@ export class TableWriter {
       this.rowOnPage++;
       this.rows++;
     }
+  }
+
+  /** See {@link ContentBuilder.settle}. */
+  settle(pages: number): Promise<void> | undefined {
+    return this.content.settle(pages);
   }
 
   finish(): void {

@@ -541,6 +541,13 @@ function showGlyphs(glyphs: string): string {
   return ` (${glyphs}) Tj\n`;
 }
 
+type PdfStream = ReturnType<Doc["ref"]>;
+
+/** pdfkit writes anything but a Buffer as text. */
+function asBuffer(data: Uint8Array): Buffer {
+  return Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.length);
+}
+
 /** A line with the operators that showed it, and the face and size they are for. */
 interface DrawnLine extends Line {
   face?: Face;
@@ -554,6 +561,17 @@ interface DrawnLine extends Line {
  * of pdfkit's level 6 for a file a few percent larger.
  */
 const CONTENT_DEFLATE_LEVEL = 3;
+
+/** A page's content stream, deflated as every page's is. */
+export function deflatePageContent(content: Uint8Array): Buffer {
+  return deflateSync(content, { level: CONTENT_DEFLATE_LEVEL });
+}
+
+/**
+ * Deflates a page's content elsewhere (a render thread asks the main thread,
+ * which has the time) and gives the bytes {@link deflatePageContent} would.
+ */
+export type PageDeflater = (content: Buffer) => Promise<Uint8Array>;
 
 /**
  * Collects raw content-stream operators for the current page and adds them
@@ -576,8 +594,36 @@ export class ContentBuilder {
   private lineWidth = -1;
   private pageHeight = 0;
   private page = 0;
+  /**
+   * Content streams of finished pages not yet ended, oldest first, with their
+   * content deflated or being deflated.
+   */
+  private readonly unwritten: { stream: PdfStream; deflated: Uint8Array | Promise<Uint8Array> }[] =
+    [];
 
-  constructor(private readonly doc: Doc) {}
+  /** `deflater`: where page content is deflated; in this thread, as it is added, by default. */
+  constructor(
+    private readonly doc: Doc,
+    private readonly deflater?: PageDeflater,
+  ) {}
+
+  /**
+   * Writes the content streams of all but the last `pages` finished pages,
+   * in page order, waiting for any still being deflated elsewhere (the
+   * promise; undefined when nothing was waited for). pdfkit writes a stream
+   * where it is when it ends, so the streams are ended here, at the same
+   * points of the file wherever pages are deflated: the file is the same
+   * byte for byte.
+   */
+  settle(pages: number): Promise<void> | undefined {
+    while (this.unwritten.length > pages) {
+      const { stream, deflated } = this.unwritten[0] as (typeof this.unwritten)[number];
+      if (deflated instanceof Promise) return this.settleDeflating(pages);
+      this.unwritten.shift();
+      stream.end(asBuffer(deflated));
+    }
+    return undefined;
+  }
 
   startPage(pageHeight: number): void {
     this.flush();
@@ -669,7 +715,14 @@ export class ContentBuilder {
     this.lineWidth = -1;
   }
 
-  /** Adds `body` to the current page as a content stream of its own, deflated at {@link CONTENT_DEFLATE_LEVEL}. */
+  private async settleDeflating(pages: number): Promise<void> {
+    while (this.unwritten.length > pages) {
+      const { stream, deflated } = this.unwritten.shift() as (typeof this.unwritten)[number];
+      stream.end(asBuffer(await deflated));
+    }
+  }
+
+  /** Adds `body` to the current page as a content stream of its own, deflated (see {@link deflatePageContent}). */
   private addStream(body: Buffer): void {
     const pdfkitPage = (this.doc as unknown as DocInternals).page;
     const page = pdfkitPage?.dictionary?.data;
@@ -683,7 +736,10 @@ export class ContentBuilder {
     // A stream given its filter is written as it is: pdfkit does not deflate it again.
     const stream = this.doc.ref({ Length: 0, Filter: "FlateDecode" });
     page.Contents = [...(Array.isArray(page.Contents) ? page.Contents : [page.Contents]), stream];
-    stream.end(deflateSync(body, { level: CONTENT_DEFLATE_LEVEL }));
+    const deflated = this.deflater === undefined ? deflatePageContent(body) : this.deflater(body);
+    // Its failure comes out of settle; until then it is not unhandled.
+    if (deflated instanceof Promise) deflated.catch(() => {});
+    this.unwritten.push({ stream, deflated });
   }
 
   private beginText(face: Face, size: number, color: Rgb): void {

@@ -2,9 +2,15 @@ import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
 import type { PdfRendererOptions } from "../pdf/index.js";
+import { deflatePageContent } from "../pdf/typeset.js";
 import type { Renderer, RenderJob, RowBlock } from "../renderer.js";
 import { isUtf8Rows } from "../slices.js";
-import type { FromRenderThread, ToRenderThread } from "./protocol.js";
+import {
+  type ExportMessage,
+  type FromRenderThread,
+  movable,
+  type ToRenderThread,
+} from "./protocol.js";
 
 /** Blocks sent to a thread ahead of its renderer asking for them. */
 const BLOCKS_AHEAD = 2;
@@ -17,7 +23,7 @@ export interface RenderPool {
 }
 
 interface ExportListener {
-  onMessage(message: FromRenderThread): void;
+  onMessage(message: ExportMessage): void;
   onExit(error: Error): void;
 }
 
@@ -54,6 +60,20 @@ function blockMessage(id: number, block: RowBlock): [ToRenderThread, ArrayBuffer
   return [{ type: "block", id, block: moved }, transfer];
 }
 
+/** Deflates a page's content for a render thread (see worker.ts). */
+function answerDeflate(worker: Worker, page: number, content: Uint8Array): void {
+  let data: Uint8Array;
+  try {
+    data = movable(deflatePageContent(content));
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    worker.postMessage({ type: "deflate failed", page, message } satisfies ToRenderThread);
+    return;
+  }
+  const answer: ToRenderThread = { type: "deflated", page, data };
+  worker.postMessage(answer, [data.buffer as ArrayBuffer]);
+}
+
 /**
  * Up to `threads` threads that render PDF exports, so that the main thread
  * keeps to the transport and several exports use several cores. Each export
@@ -69,6 +89,10 @@ export function createRenderPool(threads: number, pdf: PdfRendererOptions): Rend
     const worker = startWorker({ pdf });
     const thread: Thread = { worker, exports: new Map() };
     worker.on("message", (message: FromRenderThread) => {
+      if (message.type === "deflate") {
+        answerDeflate(worker, message.page, message.content);
+        return;
+      }
       thread.exports.get(message.id)?.onMessage(message);
     });
     // Its exit says the same, and fails the exports.

@@ -1,6 +1,7 @@
 /**
  * Messages between the main thread and a render thread (see pool.ts). Every
- * message names the export it is for.
+ * message names the export it is for, except the deflating of a page's
+ * content, which the main thread does for the thread (see worker.ts).
  */
 import type { RenderJob, RowBlock } from "../renderer.js";
 
@@ -13,11 +14,26 @@ export type ToRenderThread =
   /** The transport took a chunk: the thread may send one more. */
   | { readonly type: "credit"; readonly id: number }
   /** Abandon the export (the client went away, or the rows failed). */
-  | { readonly type: "stop"; readonly id: number };
+  | { readonly type: "stop"; readonly id: number }
+  /** The page content the thread asked to have deflated, deflated; or why it could not be. */
+  | { readonly type: "deflated"; readonly page: number; readonly data: Uint8Array }
+  | { readonly type: "deflate failed"; readonly page: number; readonly message: string };
 
-export type FromRenderThread =
+/** What a render thread says of one export. */
+export type ExportMessage =
   | { readonly type: "chunk"; readonly id: number; readonly data: Uint8Array }
   /** The renderer took a block: room for one more. */
   | { readonly type: "took"; readonly id: number }
   | { readonly type: "done"; readonly id: number }
   | { readonly type: "failed"; readonly id: number; readonly message: string };
+
+export type FromRenderThread =
+  | ExportMessage
+  /** Content of a page to deflate; `page` numbers the request, for the answer. */
+  | { readonly type: "deflate"; readonly page: number; readonly content: Uint8Array };
+
+/** `data` in a buffer of its own, so its memory can move to the other thread instead of being copied. */
+export function movable(data: Uint8Array): Uint8Array {
+  const whole = data.byteOffset === 0 && data.byteLength === data.buffer.byteLength;
+  return whole && data.buffer instanceof ArrayBuffer ? data : data.slice();
+}

@@ -5,18 +5,40 @@
  */
 import { parentPort, workerData } from "node:worker_threads";
 import { createPdfRenderer, type PdfRendererOptions } from "../pdf/index.js";
+import type { PageDeflater } from "../pdf/typeset.js";
 import type { RenderJob, RowBlock } from "../renderer.js";
-import type { FromRenderThread, ToRenderThread } from "./protocol.js";
+import { type FromRenderThread, movable, type ToRenderThread } from "./protocol.js";
 
 /** Chunks a thread sends ahead of the transport taking them. */
 const CHUNKS_AHEAD = 4;
 
 const port = parentPort;
 if (port === null) throw new Error("render threads run as worker threads");
-const renderer = createPdfRenderer((workerData as { pdf: PdfRendererOptions }).pdf);
-
 const send = (message: FromRenderThread, transfer: ArrayBuffer[] = []) =>
   port.postMessage(message, transfer);
+
+/** Answers to come from the main thread, by page request. */
+const deflating = new Map<
+  number,
+  { resolve: (deflated: Uint8Array) => void; reject: (error: Error) => void }
+>();
+let nextPage = 0;
+
+/**
+ * Deflate is a sixth of this thread's work on a table, and the main
+ * thread, which only moves bytes for a PDF export, has the time for it.
+ */
+const deflateOnMainThread: PageDeflater = (content) =>
+  new Promise((resolve, reject) => {
+    const page = nextPage++;
+    deflating.set(page, { resolve, reject });
+    const moved = movable(content);
+    send({ type: "deflate", page, content: moved }, [moved.buffer as ArrayBuffer]);
+  });
+
+const renderer = createPdfRenderer((workerData as { pdf: PdfRendererOptions }).pdf, {
+  deflater: deflateOnMainThread,
+});
 
 interface Running {
   readonly blocks: RowBlock[];
@@ -51,12 +73,6 @@ async function* blocksOf(id: number, state: Running): AsyncGenerator<RowBlock> {
   }
 }
 
-/** The chunk in a buffer of its own, so its memory moves to the main thread instead of being copied. */
-function movable(data: Uint8Array): Uint8Array {
-  const whole = data.byteOffset === 0 && data.byteLength === data.buffer.byteLength;
-  return whole && data.buffer instanceof ArrayBuffer ? data : data.slice();
-}
-
 async function render(id: number, job: RenderJob): Promise<void> {
   const state: Running = {
     blocks: [],
@@ -85,6 +101,13 @@ async function render(id: number, job: RenderJob): Promise<void> {
 }
 
 port.on("message", (message: ToRenderThread) => {
+  if (message.type === "deflated" || message.type === "deflate failed") {
+    const asked = deflating.get(message.page);
+    deflating.delete(message.page);
+    if (message.type === "deflated") asked?.resolve(message.data);
+    else asked?.reject(new Error(`deflating a page failed: ${message.message}`));
+    return;
+  }
   if (message.type === "start") {
     void render(message.id, message.job);
     return;
