@@ -38,7 +38,7 @@ const ROWS_PER_SLICE = 250;
  * Pages left being deflated elsewhere after a slice: the next slice is
  * drawn meanwhile, and no more than a slice's pages and these wait.
  */
-const PAGES_DEFLATING = 2;
+const PAGES_DEFLATING = 8;
 
 /**
  * PDF tables, streamed page by page.

@@ -60,18 +60,22 @@ function blockMessage(id: number, block: RowBlock): [ToRenderThread, ArrayBuffer
   return [{ type: "block", id, block: moved }, transfer];
 }
 
-/** Deflates a page's content for a render thread (see worker.ts). */
-function answerDeflate(worker: Worker, page: number, content: Uint8Array): void {
-  let data: Uint8Array;
+/** Deflates pages' content for a render thread (see worker.ts). */
+function answerDeflate(worker: Worker, first: number, contents: readonly Uint8Array[]): void {
+  let data: Uint8Array[];
   try {
-    data = movable(deflatePageContent(content));
+    data = contents.map((content) => movable(deflatePageContent(content)));
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
-    worker.postMessage({ type: "deflate failed", page, message } satisfies ToRenderThread);
+    const count = contents.length;
+    worker.postMessage({ type: "deflate failed", first, count, message } satisfies ToRenderThread);
     return;
   }
-  const answer: ToRenderThread = { type: "deflated", page, data };
-  worker.postMessage(answer, [data.buffer as ArrayBuffer]);
+  const answer: ToRenderThread = { type: "deflated", first, data };
+  worker.postMessage(
+    answer,
+    data.map(({ buffer }) => buffer as ArrayBuffer),
+  );
 }
 
 /**
@@ -90,7 +94,7 @@ export function createRenderPool(threads: number, pdf: PdfRendererOptions): Rend
     const thread: Thread = { worker, exports: new Map() };
     worker.on("message", (message: FromRenderThread) => {
       if (message.type === "deflate") {
-        answerDeflate(worker, message.page, message.content);
+        answerDeflate(worker, message.first, message.contents);
         return;
       }
       thread.exports.get(message.id)?.onMessage(message);

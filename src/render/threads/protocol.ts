@@ -15,9 +15,14 @@ export type ToRenderThread =
   | { readonly type: "credit"; readonly id: number }
   /** Abandon the export (the client went away, or the rows failed). */
   | { readonly type: "stop"; readonly id: number }
-  /** The page content the thread asked to have deflated, deflated; or why it could not be. */
-  | { readonly type: "deflated"; readonly page: number; readonly data: Uint8Array }
-  | { readonly type: "deflate failed"; readonly page: number; readonly message: string };
+  /** The pages the thread asked to have deflated, deflated; or why they could not be. */
+  | { readonly type: "deflated"; readonly first: number; readonly data: readonly Uint8Array[] }
+  | {
+      readonly type: "deflate failed";
+      readonly first: number;
+      readonly count: number;
+      readonly message: string;
+    };
 
 /** What a render thread says of one export. */
 export type ExportMessage =
@@ -29,8 +34,8 @@ export type ExportMessage =
 
 export type FromRenderThread =
   | ExportMessage
-  /** Content of a page to deflate; `page` numbers the request, for the answer. */
-  | { readonly type: "deflate"; readonly page: number; readonly content: Uint8Array };
+  /** Content of pages to deflate, numbered from `first` for the answer. */
+  | { readonly type: "deflate"; readonly first: number; readonly contents: readonly Uint8Array[] };
 
 /** `data` in a buffer of its own, so its memory can move to the other thread instead of being copied. */
 export function movable(data: Uint8Array): Uint8Array {

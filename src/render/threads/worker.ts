@@ -17,23 +17,40 @@ if (port === null) throw new Error("render threads run as worker threads");
 const send = (message: FromRenderThread, transfer: ArrayBuffer[] = []) =>
   port.postMessage(message, transfer);
 
-/** Answers to come from the main thread, by page request. */
-const deflating = new Map<
-  number,
-  { resolve: (deflated: Uint8Array) => void; reject: (error: Error) => void }
->();
+interface Asked {
+  readonly resolve: (deflated: Uint8Array) => void;
+  readonly reject: (error: Error) => void;
+}
+
+/** Pages the main thread is deflating, by number. */
+const deflating = new Map<number, Asked>();
 let nextPage = 0;
+/** Pages to ask for, sent together once the renderer pauses. */
+let toAsk: { readonly content: Uint8Array; readonly asked: Asked }[] = [];
+
+function askForDeflates(): void {
+  const first = nextPage;
+  nextPage += toAsk.length;
+  const contents = toAsk.map(({ content }, i) => {
+    deflating.set(first + i, toAsk[i]?.asked as Asked);
+    return content;
+  });
+  toAsk = [];
+  send(
+    { type: "deflate", first, contents },
+    contents.map(({ buffer }) => buffer as ArrayBuffer),
+  );
+}
 
 /**
  * Deflate is a sixth of this thread's work on a table, and the main
  * thread, which only moves bytes for a PDF export, has the time for it.
+ * The pages a slice of rows fills go in one message.
  */
 const deflateOnMainThread: PageDeflater = (content) =>
   new Promise((resolve, reject) => {
-    const page = nextPage++;
-    deflating.set(page, { resolve, reject });
-    const moved = movable(content);
-    send({ type: "deflate", page, content: moved }, [moved.buffer as ArrayBuffer]);
+    if (toAsk.length === 0) queueMicrotask(askForDeflates);
+    toAsk.push({ content: movable(content), asked: { resolve, reject } });
   });
 
 const renderer = createPdfRenderer((workerData as { pdf: PdfRendererOptions }).pdf, {
@@ -102,10 +119,14 @@ async function render(id: number, job: RenderJob): Promise<void> {
 
 port.on("message", (message: ToRenderThread) => {
   if (message.type === "deflated" || message.type === "deflate failed") {
-    const asked = deflating.get(message.page);
-    deflating.delete(message.page);
-    if (message.type === "deflated") asked?.resolve(message.data);
-    else asked?.reject(new Error(`deflating a page failed: ${message.message}`));
+    const count = message.type === "deflated" ? message.data.length : message.count;
+    for (let i = 0; i < count; i++) {
+      const page = message.first + i;
+      const asked = deflating.get(page);
+      deflating.delete(page);
+      if (message.type === "deflated") asked?.resolve(message.data[i] as Uint8Array);
+      else asked?.reject(new Error(`deflating a page failed: ${message.message}`));
+    }
     return;
   }
   if (message.type === "start") {
