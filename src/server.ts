@@ -181,6 +181,10 @@ export function createServer(config: Config, deps: ServerDeps): ExportServer {
     });
   const handler = adapter(routes);
   const binaryExportHandler = adapter(createWireRoutes(exportDeps));
+  // connect-node makes a Fetch API Headers for every call, and Node loads
+  // those classes (its bundled undici) when one is first made: about 10 ms
+  // of the first export's first chunk, spent here instead.
+  new Headers();
   const listener = createListener(config, (request, response) => {
     stopUnreadRequestAfterAnswer(request, response);
     (isBinaryExport(request) ? binaryExportHandler : handler)(request, response);
