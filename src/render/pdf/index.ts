@@ -93,13 +93,15 @@ export function createPdfRenderer(
         yield* drain(doc);
 
         let table: TableWriter | undefined;
-        for await (const rowBlock of blocks) {
-          const block = cellRows(rowBlock);
-          if (table === undefined) {
-            if (block.length === 0) continue;
-            table = new TableWriter(doc, job, fonts, block, deflater);
-          }
-          for await (const slice of slicesOf(block, ROWS_PER_SLICE)) {
+        for await (const block of blocks) {
+          for await (const rows of slicesOf(block, ROWS_PER_SLICE)) {
+            // Strings are made a slice at a time, not a block at a time:
+            // fewer are alive when the garbage collector copies what is.
+            const slice = cellRows(rows);
+            if (table === undefined) {
+              if (slice.length === 0) continue;
+              table = new TableWriter(doc, job, fonts, slice, deflater);
+            }
             table.addRows(slice);
             const deflating = table.settle(PAGES_DEFLATING);
             if (deflating !== undefined) await deflating;
