@@ -16,4 +16,14 @@ describe("PDF numbers", () => {
       expect(pdfNumber(value)).toBe((Math.round(value * 100) / 100).toString());
     }
   });
+
+  it("are the same when written again, from the numbers remembered or after they were forgotten", () => {
+    // A table's distances come back again and again; 10,000 of them is more than are remembered.
+    const distances = Array.from({ length: 10_000 }, (_, i) => ((i * 7919) % 20_011) / 7 - 1_000);
+    for (let pass = 0; pass < 3; pass++) {
+      for (const value of distances) {
+        expect(pdfNumber(value)).toBe((Math.round(value * 100) / 100).toString());
+      }
+    }
+  });
 });
