@@ -58,31 +58,52 @@ function withoutCreationDate(pdf: Buffer): string {
     .replace(/\/ID \[<[0-9a-f]+> <[0-9a-f]+>\]/, "/ID []");
 }
 
+// One thread (the default on two cores) hands its pages to the main thread
+// to deflate; two deflate their own.
+let oneThread: RunningServer;
 let threaded: RunningServer;
 let mainThread: RunningServer;
+let onOneThread: ExportClient;
 let onThreads: ExportClient;
 let onMain: ExportClient;
 beforeAll(async () => {
+  oneThread = await startServer({ renderThreads: 1, idleTimeoutMs: 2_000 });
   threaded = await startServer({ renderThreads: 2, idleTimeoutMs: 2_000 });
   mainThread = await startServer({ renderThreads: 0 });
+  onOneThread = createExportClient(oneThread.baseUrl, "grpc");
   onThreads = createExportClient(threaded.baseUrl, "grpc");
   onMain = createExportClient(mainThread.baseUrl, "grpc");
 });
 afterAll(async () => {
+  await oneThread.close();
   await threaded.close();
   await mainThread.close();
 });
 
 describe("PDF on render threads", () => {
-  it("writes the same file as the main thread, byte for byte", async () => {
+  it("writes the same file as the main thread, byte for byte, on one thread or two", async () => {
     const requests = [pdfStart(8), ...mixedBatches()];
-    const [threadFile, mainFile] = await Promise.all([
+    const [oneThreadFile, threadFile, mainFile] = await Promise.all([
+      collectExport(onOneThread, requests),
       collectExport(onThreads, requests),
       collectExport(onMain, requests),
     ]);
     expect(threadFile.summary.rows).toBe(300n);
     expect(threadFile.data.length).toBeGreaterThan(10_000);
     expect(withoutCreationDate(threadFile.data)).toBe(withoutCreationDate(mainFile.data));
+    expect(withoutCreationDate(oneThreadFile.data)).toBe(withoutCreationDate(mainFile.data));
+  });
+
+  it("renders five exports at once on one thread, its pages deflated by the main thread", async () => {
+    const requests = [pdfStart(8), ...generatedBatches(3_000, 8, 1_000)];
+    const files = await Promise.all(
+      Array.from({ length: 5 }, () => collectExport(onOneThread, requests)),
+    );
+    const alone = await collectExport(onMain, requests);
+    for (const file of files) {
+      expect(file.summary.rows).toBe(3_000n);
+      expect(withoutCreationDate(file.data)).toBe(withoutCreationDate(alone.data));
+    }
   });
 
   it("renders five exports at once on two threads, each file whole", async () => {
@@ -111,27 +132,37 @@ describe("PDF on render threads", () => {
     await eventually(() => threaded.server.runningExports() === 0);
   });
 
-  it("stops the thread's work when the client cancels, and renders the next export", async () => {
-    const abort = new AbortController();
-    async function* endless() {
-      yield pdfStart(8);
-      for (;;) yield* generatedBatches(1_000, 8, 100);
-    }
-    const error = await (async () => {
-      for await (const response of onThreads.export(requestStream(endless()), {
-        signal: abort.signal,
-      })) {
-        if (response.kind.case === "chunk") abort.abort();
+  it.each([
+    ["two threads", () => ({ client: onThreads, server: threaded })],
+    [
+      "one thread, deflating on the main thread",
+      () => ({ client: onOneThread, server: oneThread }),
+    ],
+  ])(
+    "stops the thread's work when the client cancels, and renders the next export (%s)",
+    async (_, use) => {
+      const { client, server } = use();
+      const abort = new AbortController();
+      async function* endless() {
+        yield pdfStart(8);
+        for (;;) yield* generatedBatches(1_000, 8, 100);
       }
-    })().then(
-      () => undefined,
-      (caught: { code?: Code }) => caught,
-    );
-    expect(error?.code).toBe(Code.Canceled);
-    await eventually(() => threaded.server.runningExports() === 0);
-    const next = await collectExport(onThreads, [pdfStart(2), ...generatedBatches(100, 2, 100)]);
-    expect(next.summary.rows).toBe(100n);
-  });
+      const error = await (async () => {
+        for await (const response of client.export(requestStream(endless()), {
+          signal: abort.signal,
+        })) {
+          if (response.kind.case === "chunk") abort.abort();
+        }
+      })().then(
+        () => undefined,
+        (caught: { code?: Code }) => caught,
+      );
+      expect(error?.code).toBe(Code.Canceled);
+      await eventually(() => server.server.runningExports() === 0);
+      const next = await collectExport(client, [pdfStart(2), ...generatedBatches(100, 2, 100)]);
+      expect(next.summary.rows).toBe(100n);
+    },
+  );
 });
 
 describe("a render thread that dies", () => {

@@ -1,7 +1,7 @@
 import type { Renderer, RenderJob, RowBlock } from "../renderer.js";
 import { cellRows, slicesOf } from "../slices.js";
 import { type FontChain, fontChains } from "./fonts.js";
-import { validDate } from "./layout.js";
+import { PDF_LAYOUT, validDate } from "./layout.js";
 import { type Doc, PDFDocument } from "./pdfkit.js";
 import { TableWriter } from "./table.js";
 import { type PageDeflater, Typesetter } from "./typeset.js";
@@ -35,10 +35,18 @@ export interface PdfRendererPlace {
 const ROWS_PER_SLICE = 250;
 
 /**
- * Pages left being deflated elsewhere after a slice: the next slice is
- * drawn meanwhile, and no more than a slice's pages and these wait.
+ * Finished pages whose content stream may wait after a slice: pages being
+ * deflated elsewhere while the next slice is drawn. Streams are written at
+ * the same points when pages are deflated here, so the file is the same
+ * either way, and a page's content goes out at most a slice and this many
+ * pages after the page.
  */
 const PAGES_DEFLATING = 8;
+
+// The column widths are measured on the first slice of rows.
+if (PDF_LAYOUT.sampleRows > ROWS_PER_SLICE) {
+  throw new Error("a slice must hold the rows sampled for column widths");
+}
 
 /**
  * PDF tables, streamed page by page.
@@ -49,9 +57,10 @@ const PAGES_DEFLATING = 8;
  * (see fonts.ts): each character in the first font that has it, each font
  * embedded as a subset of the glyphs used.
  *
- * pdfkit writes each page out when the next one starts (`bufferPages` off), so
- * after every block the renderer hands on whatever pdfkit has produced and
- * only then asks for the next block.
+ * pdfkit writes each page out when the next one starts (`bufferPages` off),
+ * and its content stream when it is settled (see {@link PAGES_DEFLATING}): after
+ * every slice of rows the renderer hands on whatever pdfkit has produced and
+ * only then asks for more.
  */
 export function createPdfRenderer(
   options: PdfRendererOptions = {},

@@ -470,6 +470,19 @@ export class Typesetter {
         return;
       }
     }
+    this.drawRuns(content, text, size, x, baseline, color, rtl);
+  }
+
+  /** Draws text the fast path cannot: run by run, each in its font, shaped where needed. */
+  private drawRuns(
+    content: ContentBuilder,
+    text: string,
+    size: number,
+    x: number,
+    baseline: number,
+    color: Rgb,
+    rtl: boolean,
+  ): void {
     const runs = fontRuns(text, this.chain);
     const pieces: readonly DirectedRun[] =
       rtl || needsBidi(text)
@@ -506,7 +519,9 @@ export class Typesetter {
       content.show(this.primary, size, drawn.show as string, x, baseline, color);
       return;
     }
-    if (line.rtl !== true && line.text !== "") {
+    if (line.text === "") return;
+    const rtl = line.rtl === true;
+    if (!rtl) {
       const glyphs = this.primary.fastEncode(line.text);
       if (glyphs !== undefined) {
         drawn.face = this.primary;
@@ -516,7 +531,7 @@ export class Typesetter {
         return;
       }
     }
-    this.draw(content, line.text, size, x, baseline, color, line.rtl === true);
+    this.drawRuns(content, line.text, size, x, baseline, color, rtl);
   }
 
   /** Forgets shaped runs (call once a page). */
@@ -722,7 +737,10 @@ export class ContentBuilder {
     }
   }
 
-  /** Adds `body` to the current page as a content stream of its own, deflated (see {@link deflatePageContent}). */
+  /**
+   * Adds `body` to the current page as a content stream of its own, deflated
+   * (see {@link deflatePageContent}); the stream is written by {@link settle}.
+   */
   private addStream(body: Buffer): void {
     const pdfkitPage = (this.doc as unknown as DocInternals).page;
     const page = pdfkitPage?.dictionary?.data;

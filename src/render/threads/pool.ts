@@ -9,6 +9,7 @@ import {
   type ExportMessage,
   type FromRenderThread,
   movable,
+  type RenderThreadData,
   type ToRenderThread,
 } from "./protocol.js";
 
@@ -37,7 +38,7 @@ interface Thread {
  * once built; the TypeScript source, through tsx's loader, when the server
  * runs from source (the tests).
  */
-function startWorker(workerData: unknown): Worker {
+function startWorker(workerData: RenderThreadData): Worker {
   const built = new URL("./worker.js", import.meta.url);
   if (existsSync(fileURLToPath(built))) return new Worker(built, { workerData });
   const source = new URL("./worker.ts", import.meta.url).href;
@@ -62,25 +63,25 @@ function blockMessage(id: number, block: RowBlock): [ToRenderThread, ArrayBuffer
 
 /** Deflates pages' content for a render thread (see worker.ts). */
 function answerDeflate(worker: Worker, first: number, contents: readonly Uint8Array[]): void {
-  let data: Uint8Array[];
   try {
-    data = contents.map((content) => movable(deflatePageContent(content)));
+    const data = contents.map((content) => movable(deflatePageContent(content)));
+    const answer: ToRenderThread = { type: "deflated", first, data };
+    worker.postMessage(
+      answer,
+      data.map(({ buffer }) => buffer as ArrayBuffer),
+    );
   } catch (error) {
+    // The pages' exports fail; the server and the thread go on.
     const message = error instanceof Error ? error.message : String(error);
     const count = contents.length;
     worker.postMessage({ type: "deflate failed", first, count, message } satisfies ToRenderThread);
-    return;
   }
-  const answer: ToRenderThread = { type: "deflated", first, data };
-  worker.postMessage(
-    answer,
-    data.map(({ buffer }) => buffer as ArrayBuffer),
-  );
 }
 
 /**
  * Up to `threads` threads that render PDF exports, so that the main thread
- * keeps to the transport and several exports use several cores. Each export
+ * keeps to the transport (and, beside a single thread, deflating its pages)
+ * and several exports use several cores. Each export
  * runs on an idle thread, a new one while there are fewer than `threads`,
  * else the one with the fewest exports. A thread that dies fails its
  * exports, and the next export starts a new one.
@@ -90,7 +91,7 @@ export function createRenderPool(threads: number, pdf: PdfRendererOptions): Rend
   let nextId = 0;
   let closed = false;
   const spawn = (): Thread => {
-    const worker = startWorker({ pdf });
+    const worker = startWorker({ pdf, mainThreadDeflates: threads === 1 });
     const thread: Thread = { worker, exports: new Map() };
     worker.on("message", (message: FromRenderThread) => {
       if (message.type === "deflate") {

@@ -3,7 +3,20 @@
  * message names the export it is for, except the deflating of a page's
  * content, which the main thread does for the thread (see worker.ts).
  */
+import type { PdfRendererOptions } from "../pdf/index.js";
 import type { RenderJob, RowBlock } from "../renderer.js";
+
+/** What a render thread is started with. */
+export interface RenderThreadData {
+  readonly pdf: PdfRendererOptions;
+  /**
+   * Whether the thread hands its pages' content to the main thread to
+   * deflate: with one render thread, which the main thread has the time
+   * for; with more, each deflates its own, so the main thread does not
+   * become the part all of them wait on.
+   */
+  readonly mainThreadDeflates: boolean;
+}
 
 export type ToRenderThread =
   | { readonly type: "start"; readonly id: number; readonly job: RenderJob }

@@ -4,10 +4,15 @@
  * sending the file's bytes back.
  */
 import { parentPort, workerData } from "node:worker_threads";
-import { createPdfRenderer, type PdfRendererOptions } from "../pdf/index.js";
+import { createPdfRenderer } from "../pdf/index.js";
 import type { PageDeflater } from "../pdf/typeset.js";
 import type { RenderJob, RowBlock } from "../renderer.js";
-import { type FromRenderThread, movable, type ToRenderThread } from "./protocol.js";
+import {
+  type FromRenderThread,
+  movable,
+  type RenderThreadData,
+  type ToRenderThread,
+} from "./protocol.js";
 
 /** Chunks a thread sends ahead of the transport taking them. */
 const CHUNKS_AHEAD = 4;
@@ -29,23 +34,32 @@ let nextPage = 0;
 let toAsk: { readonly content: Uint8Array; readonly asked: Asked }[] = [];
 
 function askForDeflates(): void {
-  const first = nextPage;
-  nextPage += toAsk.length;
-  const contents = toAsk.map(({ content }, i) => {
-    deflating.set(first + i, toAsk[i]?.asked as Asked);
-    return content;
-  });
+  const asking = toAsk;
   toAsk = [];
-  send(
-    { type: "deflate", first, contents },
-    contents.map(({ buffer }) => buffer as ArrayBuffer),
-  );
+  const first = nextPage;
+  nextPage += asking.length;
+  for (const [i, { asked }] of asking.entries()) deflating.set(first + i, asked);
+  const contents = asking.map(({ content }) => content);
+  try {
+    send(
+      { type: "deflate", first, contents },
+      contents.map(({ buffer }) => buffer as ArrayBuffer),
+    );
+  } catch (error) {
+    // The pages' exports fail; the thread and its other exports go on.
+    const failure = new Error(`deflating a page failed: ${String(error)}`);
+    for (const [i, { asked }] of asking.entries()) {
+      deflating.delete(first + i);
+      asked.reject(failure);
+    }
+  }
 }
 
 /**
  * Deflate is a sixth of this thread's work on a table, and the main
- * thread, which only moves bytes for a PDF export, has the time for it.
- * The pages a slice of rows fills go in one message.
+ * thread, which only moves bytes for a PDF export, has the time for it
+ * beside one render thread. The pages a slice of rows fills go in one
+ * message.
  */
 const deflateOnMainThread: PageDeflater = (content) =>
   new Promise((resolve, reject) => {
@@ -53,9 +67,11 @@ const deflateOnMainThread: PageDeflater = (content) =>
     toAsk.push({ content: movable(content), asked: { resolve, reject } });
   });
 
-const renderer = createPdfRenderer((workerData as { pdf: PdfRendererOptions }).pdf, {
-  deflater: deflateOnMainThread,
-});
+const { pdf, mainThreadDeflates } = workerData as RenderThreadData;
+const renderer = createPdfRenderer(
+  pdf,
+  mainThreadDeflates ? { deflater: deflateOnMainThread } : {},
+);
 
 interface Running {
   readonly blocks: RowBlock[];
