@@ -154,7 +154,7 @@ export class TableWriter {
       const size = PDF_LAYOUT.fontSize;
       const x = PDF_LAYOUT.marginX + PDF_LAYOUT.cellPaddingX;
       const baseline = this.y + PDF_LAYOUT.cellPaddingY + this.baseline;
-      this.regular.draw(this.content, text, size, x, baseline, COLORS.muted);
+      this.drawLine(this.regular, size, this.plainLine(text, size), x, baseline, COLORS.muted);
     }
     this.endPage();
   }
@@ -201,6 +201,11 @@ export class TableWriter {
     face.drawLine(this.content, line, size, x, baseline, color);
   }
 
+  /** Text of the table's own (a label, the generation time) as one line in the regular face. */
+  private plainLine(text: string, size: number): Line {
+    return { text, width: this.regular.width(text, size) };
+  }
+
   private tableWidth(): number {
     const last = this.columns[this.columns.length - 1];
     return last === undefined ? 0 : last.x + last.width - PDF_LAYOUT.marginX;
@@ -245,7 +250,7 @@ export class TableWriter {
       const size = PDF_LAYOUT.generatedFontSize;
       const text = `Generated ${pdf.generatedAt.toISOString().replace(/\.\d{3}Z$/, "Z")}`;
       const baseline = y + (this.regular.ascender * size) / 1000;
-      this.regular.draw(this.content, text, size, x, baseline, COLORS.muted);
+      this.drawLine(this.regular, size, this.plainLine(text, size), x, baseline, COLORS.muted);
     }
     this.y += titleBlockHeight(pdf);
   }
@@ -254,9 +259,8 @@ export class TableWriter {
     const size = PDF_LAYOUT.footerFontSize;
     const baseline = this.geometry.height - PDF_LAYOUT.footerBaseline;
     const right = this.geometry.width - PDF_LAYOUT.marginX;
-    const label = `Page ${this.page}`;
-    const labelWidth = this.regular.width(label, size);
-    this.regular.draw(this.content, label, size, right - labelWidth, baseline, COLORS.muted);
+    const label = this.plainLine(`Page ${this.page}`, size);
+    this.drawLine(this.regular, size, label, right - label.width, baseline, COLORS.muted);
     const { title } = this.job.pdf;
     if (title !== "") {
       // The title, cut to leave room for the widest page label this document is likely to have.

@@ -449,30 +449,6 @@ export class Typesetter {
     return (advance * size) / 1000;
   }
 
-  /**
-   * Draws one line with its left end at `x` and its baseline at `baseline`
-   * (top-down). `rtl`: the line's paragraph reads right to left.
-   */
-  draw(
-    content: ContentBuilder,
-    text: string,
-    size: number,
-    x: number,
-    baseline: number,
-    color: Rgb,
-    rtl = false,
-  ): void {
-    if (text === "") return;
-    if (!rtl) {
-      const glyphs = this.primary.fastEncode(text);
-      if (glyphs !== undefined) {
-        content.show(this.primary, size, showGlyphs(glyphs), x, baseline, color);
-        return;
-      }
-    }
-    this.drawRuns(content, text, size, x, baseline, color, rtl);
-  }
-
   /** Draws text the fast path cannot: run by run, each in its font, shaped where needed. */
   private drawRuns(
     content: ContentBuilder,
@@ -503,8 +479,10 @@ export class Typesetter {
   }
 
   /**
-   * Draws a laid-out line (see {@link draw}). A line drawn by the fast path
-   * keeps its operators, so a value a column repeats is encoded once.
+   * Draws a laid-out line with its left end at `x` and its baseline at
+   * `baseline` (top-down), right to left if its paragraph reads so. A line
+   * drawn by the fast path keeps its operators, so a value a column repeats
+   * is encoded once.
    */
   drawLine(
     content: ContentBuilder,
