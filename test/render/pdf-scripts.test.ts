@@ -4,9 +4,12 @@
  * pdffonts), with no empty boxes, Arabic joined and right-to-left text in
  * reading order.
  */
+import { execFile } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bundledFontPaths } from "../../src/render/pdf/fonts.js";
 import { createPdfRenderer } from "../../src/render/pdf/index.js";
@@ -239,5 +242,25 @@ describe("PDF text in other scripts", () => {
   it("draws the first font's empty box for a character no font has", async () => {
     const { bytes } = await render([["x", "a\ua000b"]]);
     expect(drawnGlyphIds(bytes)).toContain(0);
+  });
+});
+
+describe("the bundled fallback fonts", () => {
+  const MiB = 1024 * 1024;
+
+  it("are read only when a character needs one: a Latin and Greek table reads none of their 30 MB", async () => {
+    // A process of its own: the fonts this file's other tests read stay in memory.
+    const script = fileURLToPath(new URL("../support/font-memory.ts", import.meta.url));
+    const { stdout } = await promisify(execFile)(process.execPath, ["--import", "tsx", script]);
+    const { started, latin, chinese } = JSON.parse(stdout) as {
+      started: number;
+      latin: number;
+      chinese: number;
+    };
+    // DejaVu Sans and DejaVu Sans Bold (for the header) are 0.7 MB each;
+    // the regular and bold fallbacks, 15 MB each.
+    expect((latin - started) / MiB).toBeLessThan(5);
+    // Noto Sans SC, 8.4 MB: the figure does show a font being read.
+    expect((chinese - latin) / MiB).toBeGreaterThan(7.5);
   });
 });

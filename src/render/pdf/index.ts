@@ -1,6 +1,6 @@
 import type { Renderer, RenderJob, RowBlock } from "../renderer.js";
 import { cellRows, slicesOf } from "../slices.js";
-import { type FontChain, fontChains } from "./fonts.js";
+import { fontChains } from "./fonts.js";
 import { PDF_LAYOUT, validDate } from "./layout.js";
 import { type Doc, PDFDocument } from "./pdfkit.js";
 import { TableWriter } from "./table.js";
@@ -70,7 +70,7 @@ export function createPdfRenderer(
   // if pdfkit's internals are not as the typesetter expects.
   const chains = fontChains(options);
   const probe = new PDFDocument({ autoFirstPage: false });
-  new Typesetter(probe, chains.regular, registerFonts(probe, chains.regular, "R"));
+  new Typesetter(probe, chains.regular, "R");
 
   return {
     contentType: "application/pdf",
@@ -95,8 +95,8 @@ export function createPdfRenderer(
       let finished = false;
       try {
         const fonts = {
-          regular: { chain: chains.regular, names: registerFonts(doc, chains.regular, "R") },
-          bold: { chain: chains.bold, names: registerFonts(doc, chains.bold, "B") },
+          regular: { chain: chains.regular, prefix: "R" },
+          bold: { chain: chains.bold, prefix: "B" },
         };
         // "%PDF-1.3" is out before the first row arrives.
         yield* drain(doc);
@@ -130,19 +130,6 @@ export function createPdfRenderer(
       }
     },
   };
-}
-
-/**
- * Registers every font of a chain under `prefix` + its index; pdfkit opens
- * (and embeds) only those a document uses.
- */
-function registerFonts(doc: Doc, chain: FontChain, prefix: string): string[] {
-  return chain.fonts.map(({ font }, index) => {
-    const name = `${prefix}${index}`;
-    // pdfkit also takes a parsed fontkit font (PDFFontFactory.open), which its types leave out.
-    doc.registerFont(name, font as unknown as Buffer);
-    return name;
-  });
 }
 
 /** Whatever pdfkit has pushed so far, as one chunk (or nothing). */

@@ -20,10 +20,10 @@ import type { Doc } from "./pdfkit.js";
 import { clip, type Line, lastLine, layoutText, paragraphs } from "./text.js";
 import { ContentBuilder, type PageDeflater, type Rgb, Typesetter } from "./typeset.js";
 
-/** A font chain and the names its fonts are registered under in the document. */
+/** A font chain and the prefix of the names its fonts are registered under in the document. */
 export interface RegisteredChain {
   readonly chain: FontChain;
-  readonly names: readonly string[];
+  readonly prefix: string;
 }
 
 const COLORS = {
@@ -73,8 +73,8 @@ export class TableWriter {
     sample: CellRows,
     deflater?: PageDeflater,
   ) {
-    this.regular = new Typesetter(doc, fonts.regular.chain, fonts.regular.names);
-    this.bold = new Typesetter(doc, fonts.bold.chain, fonts.bold.names);
+    this.regular = new Typesetter(doc, fonts.regular.chain, fonts.regular.prefix);
+    this.bold = new Typesetter(doc, fonts.bold.chain, fonts.bold.prefix);
     this.content = new ContentBuilder(doc, deflater);
     this.geometry = pageGeometry(job.pdf);
     const size = PDF_LAYOUT.fontSize;

@@ -18,7 +18,7 @@
  */
 import { deflateSync } from "node:zlib";
 import { type DirectedRun, type FontRun, needsBidi, visualRuns } from "./bidi.js";
-import type { FontChain, FontkitFont, FontkitGlyph } from "./fonts.js";
+import type { ChainFont, FontChain, FontkitFont, FontkitGlyph } from "./fonts.js";
 import { fromHundredths, pdfNumber as n } from "./numbers.js";
 import type { Doc } from "./pdfkit.js";
 import type { Line } from "./text.js";
@@ -422,10 +422,10 @@ export class Typesetter {
   constructor(
     private readonly doc: Doc,
     private readonly chain: FontChain,
-    /** Names the chain's fonts are registered under in the document, in chain order. */
-    private readonly names: readonly string[],
+    /** Prefix of the names the chain's fonts are registered under in the document (prefix + index). */
+    private readonly prefix: string,
   ) {
-    this.faces = new Array(names.length);
+    this.faces = new Array(chain.fonts.length);
     this.primary = this.face(0);
   }
 
@@ -517,10 +517,19 @@ export class Typesetter {
     for (const face of this.faces) face?.trimCaches();
   }
 
+  /**
+   * The chain's font at `index`, registered in the document only now: a
+   * bundled fallback is read from disk when a character first needs it, so
+   * a document of Latin text holds none of their 30 MB.
+   */
   private face(index: number): Face {
     let face = this.faces[index];
     if (face === undefined) {
-      face = new Face(this.doc, this.names[index] as string);
+      const name = `${this.prefix}${index}`;
+      const { font } = this.chain.fonts[index] as ChainFont;
+      // pdfkit also takes a parsed fontkit font (PDFFontFactory.open), which its types leave out.
+      this.doc.registerFont(name, font as unknown as Buffer);
+      face = new Face(this.doc, name);
       this.faces[index] = face;
     }
     return face;
