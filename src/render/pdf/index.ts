@@ -66,8 +66,9 @@ export function createPdfRenderer(
   options: PdfRendererOptions = {},
   { deflater }: PdfRendererPlace = {},
 ): Renderer {
-  // Read (and check) the fonts once, when the service starts, and fail now
-  // if pdfkit's internals are not as the typesetter expects.
+  // Read (and check) the configured fonts once, when the service starts,
+  // and fail now if pdfkit's internals are not as the typesetter expects.
+  // The bundled fallbacks are read when a character first needs one.
   const chains = fontChains(options);
   const probe = new PDFDocument({ autoFirstPage: false });
   new Typesetter(probe, chains.regular, "R");

@@ -518,9 +518,9 @@ export class Typesetter {
   }
 
   /**
-   * The chain's font at `index`, registered in the document only now: a
-   * bundled fallback is read from disk when a character first needs it, so
-   * a document of Latin text holds none of their 30 MB.
+   * The chain's font at `index`, registered in the document only now:
+   * registering reads a bundled fallback from disk, so a process that draws
+   * only Latin text never reads their 30 MB.
    */
   private face(index: number): Face {
     let face = this.faces[index];
