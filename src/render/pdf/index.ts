@@ -1,7 +1,9 @@
 import type { Renderer, RenderJob, RowBlock } from "../renderer.js";
 import { cellRows, slicesOf } from "../slices.js";
+import { endDocument } from "./document-end.js";
 import { fontChains } from "./fonts.js";
 import { PDF_LAYOUT, validDate } from "./layout.js";
+import { keepPageNumbersOnly } from "./page-tree.js";
 import { type Doc, PDFDocument } from "./pdfkit.js";
 import { TableWriter } from "./table.js";
 import { type PageDeflater, Typesetter } from "./typeset.js";
@@ -77,22 +79,7 @@ export function createPdfRenderer(
     contentType: "application/pdf",
     fileExtension: "pdf",
     async *render(blocks: AsyncIterable<RowBlock>, job: RenderJob) {
-      const { pdf } = job;
-      const doc = new PDFDocument({
-        size: pdf.pageSize,
-        layout: pdf.orientation,
-        margin: 0,
-        autoFirstPage: false,
-        bufferPages: false,
-        displayTitle: pdf.title !== "",
-        info: {
-          ...(pdf.title === "" ? {} : { Title: pdf.title }),
-          Creator: "Export@Scale",
-          Producer: "Export@Scale (PDFKit)",
-          // A fixed generation time makes the file byte-for-byte reproducible.
-          CreationDate: validDate(pdf.generatedAt) ? pdf.generatedAt : new Date(),
-        },
-      });
+      const doc = openDocument(job.pdf);
       let finished = false;
       try {
         const fonts = {
@@ -121,7 +108,7 @@ export function createPdfRenderer(
         table ??= new TableWriter(doc, job, fonts, [], deflater);
         table.finish();
         await table.settle(0);
-        doc.end();
+        endDocument(doc);
         yield* drain(doc);
         finished = true;
       } finally {
@@ -131,6 +118,31 @@ export function createPdfRenderer(
       }
     },
   };
+}
+
+/**
+ * The document for one export, set up so that memory does not grow with its
+ * pages. Built apart from the renderer's loop: inline, V8 threw away the
+ * loop's optimised code at the start of each new export (--trace-deopt).
+ */
+function openDocument(pdf: RenderJob["pdf"]): Doc {
+  const doc = new PDFDocument({
+    size: pdf.pageSize,
+    layout: pdf.orientation,
+    margin: 0,
+    autoFirstPage: false,
+    bufferPages: false,
+    displayTitle: pdf.title !== "",
+    info: {
+      ...(pdf.title === "" ? {} : { Title: pdf.title }),
+      Creator: "Export@Scale",
+      Producer: "Export@Scale (PDFKit)",
+      // A fixed generation time makes the file byte-for-byte reproducible.
+      CreationDate: validDate(pdf.generatedAt) ? pdf.generatedAt : new Date(),
+    },
+  });
+  keepPageNumbersOnly(doc);
+  return doc;
 }
 
 /** Whatever pdfkit has pushed so far, as one chunk (or nothing). */
