@@ -46,6 +46,7 @@ const dockerfileText = readFileSync(join(PROJECT_ROOT, "Dockerfile"), "utf8");
 const packageJson = JSON.parse(readFileSync(join(PROJECT_ROOT, "package.json"), "utf8")) as {
   engines: { node: string };
   devDependencies: Record<string, string>;
+  scripts: { start: string };
 };
 const defaults = loadConfig([], {});
 const deployment = serverContainer(loadManifests());
@@ -94,7 +95,8 @@ describe("the Dockerfile", () => {
   });
 
   it("runs node itself as a non-root user, in production mode, exposing the default ports", () => {
-    expect(image.cmd).toEqual(["node", "dist/src/main.js"]);
+    // `npm start`'s command, without npm (which would not pass SIGTERM on).
+    expect(image.cmd.join(" ")).toBe(packageJson.scripts.start);
     expect(image.healthcheck?.command).toEqual(["node", "dist/src/healthcheck.js"]);
     expect(image.env.NODE_ENV).toBe("production");
     expect(image.user).toMatch(/^\d+:\d+$/);
