@@ -95,8 +95,8 @@ describe("the Dockerfile", () => {
   });
 
   it("runs node itself as a non-root user, in production mode, exposing the default ports", () => {
-    // `npm start`'s command, without npm (which would not pass SIGTERM on).
-    expect(image.cmd.join(" ")).toBe(packageJson.scripts.start);
+    // `npm start`'s command, run by node itself as PID 1 (see the Dockerfile).
+    expect(image.cmd).toEqual(packageJson.scripts.start.split(" "));
     expect(image.healthcheck?.command).toEqual(["node", "dist/src/healthcheck.js"]);
     expect(image.env.NODE_ENV).toBe("production");
     expect(image.user).toMatch(/^\d+:\d+$/);

@@ -93,6 +93,7 @@ describe("memory", () => {
     // heap, a renderer that kept every page would only slow down, not fail,
     // within a million rows.
     const pdfServer = await spawnServer(["node", "--import", "tsx", "src/main.ts"]);
+    let exitCode: number | null = null;
     try {
       // The render thread starts with the first PDF export, and V8 sizes its
       // heap (young generation included) to the allocation rate over the
@@ -113,8 +114,9 @@ describe("memory", () => {
       // the pages unless the renderer stops them (page-tree.ts, document-end.ts).
       expect(after - before).toBeLessThan(32 * 1024 * 1024);
     } finally {
-      expect(await pdfServer.stop()).toBe(0);
+      exitCode = await pdfServer.stop();
     }
+    expect(exitCode).toBe(0);
   });
 
   it("runs a 1,100,000-row XLSX in bounded memory, going on to a second sheet", {

@@ -38,25 +38,25 @@ function read(doc: Doc): Buffer[] {
   return chunks;
 }
 
-/** A document of `PAGES` pages, ended as `end` does, and how many chunks its end pushed. */
-function write(change: (doc: Doc) => void, end: (doc: Doc) => void) {
+/** A document of `pages` pages, ended as `end` does, and the sizes of the chunks its end pushed. */
+function write(change: (doc: Doc) => void, end: (doc: Doc) => void, pages = PAGES) {
   const doc = openDocument();
   change(doc);
   const body: Buffer[] = [];
-  for (let n = 1; n <= PAGES; n++) {
+  for (let n = 1; n <= pages; n++) {
     addPage(doc, n);
     body.push(...read(doc));
   }
-  let pushesAtEnd = 0;
+  const pushedAtEnd: (number | null)[] = [];
   const push = doc.push;
   Object.assign(doc, {
     push(chunk: Uint8Array | null) {
-      pushesAtEnd++;
+      pushedAtEnd.push(chunk === null ? null : chunk.length);
       return push.call(doc, chunk);
     },
   });
   end(doc);
-  return { file: Buffer.concat([...body, ...read(doc)]), pushesAtEnd };
+  return { file: Buffer.concat([...body, ...read(doc)]), pushedAtEnd };
 }
 
 const asPdfkitWrites = write(
@@ -107,15 +107,48 @@ describe("the end of the document", () => {
     expect(ended.file.equals(asPdfkitWrites.file)).toBe(true);
     // pdfkit alone pushes a chunk for each line of the cross-reference
     // table, an object a line and several objects a page.
-    expect(asPdfkitWrites.pushesAtEnd).toBeGreaterThan(PAGES * 2);
+    expect(asPdfkitWrites.pushedAtEnd.length).toBeGreaterThan(PAGES * 2);
     // The end's few kilobytes, then the end of the stream.
-    expect(ended.pushesAtEnd).toBe(2);
+    expect(ended.pushedAtEnd).toEqual([expect.any(Number), null]);
   });
 
-  it("gives the stream back its own push", () => {
+  it("cuts a long end into chunks of up to 64 KiB, in order", () => {
+    const pages = 5_000;
+    const alone = write(
+      () => {},
+      (doc) => doc.end(),
+      pages,
+    );
+    const ended = write(() => {}, endDocument, pages);
+    expect(ended.file.equals(alone.file)).toBe(true);
+    const sizes = ended.pushedAtEnd.slice(0, -1) as number[];
+    expect(ended.pushedAtEnd.at(-1)).toBeNull();
+    expect(sizes.length).toBeGreaterThan(2);
+    for (const size of sizes) expect(size).toBeLessThanOrEqual(64 * 1024);
+    // Gathered, not just passed on: all but the last come near the size.
+    for (const size of sizes.slice(0, -1)) expect(size).toBeGreaterThan(60 * 1024);
+  });
+
+  it("gives the stream back the push it had", () => {
     const doc = openDocument();
     addPage(doc, 1);
     endDocument(doc);
     expect(Object.hasOwn(doc, "push")).toBe(false);
+
+    const other = openDocument();
+    addPage(other, 1);
+    const push = other.push;
+    const own = (chunk: Uint8Array | null) => push.call(other, chunk);
+    Object.assign(other, { push: own });
+    endDocument(other);
+    expect(other.push).toBe(own);
+  });
+
+  it("fails when pdfkit cannot finish the document", () => {
+    const doc = openDocument();
+    addPage(doc, 1);
+    // An object handed out and never written: pdfkit waits for it.
+    doc.ref({});
+    expect(() => endDocument(doc)).toThrow(/objects are still open/);
   });
 });

@@ -69,11 +69,13 @@ export function createPdfRenderer(
   { deflater }: PdfRendererPlace = {},
 ): Renderer {
   // Read (and check) the configured fonts once, when the service starts,
-  // and fail now if pdfkit's internals are not as the typesetter expects.
+  // and fail now if pdfkit's internals are not as the typesetter and the
+  // page tree expect.
   // The bundled fallbacks are read when a character first needs one.
   const chains = fontChains(options);
   const probe = new PDFDocument({ autoFirstPage: false });
   new Typesetter(probe, chains.regular, "R");
+  keepPageNumbersOnly(probe);
 
   return {
     contentType: "application/pdf",
@@ -121,9 +123,9 @@ export function createPdfRenderer(
 }
 
 /**
- * The document for one export, set up so that memory does not grow with its
- * pages. Built apart from the renderer's loop: inline, V8 threw away the
- * loop's optimised code at the start of each new export (--trace-deopt).
+ * The document for one export, set up so that it does not keep its pages
+ * once written. Built apart from the renderer's loop: inline, V8 threw away
+ * the loop's optimised code at the start of new exports (--trace-deopt).
  */
 function openDocument(pdf: RenderJob["pdf"]): Doc {
   const doc = new PDFDocument({

@@ -16,18 +16,28 @@ interface PageTreeInternals {
  * page was written: about 1.3 kB a page, 32 MB of heap by the end of a
  * 1,000,000-row export of 8 columns (25,000 pages). The tree is written at
  * the end as the same array of references, so the file is byte for byte the
- * same.
+ * same; the numbers still take 8 bytes a page. pdfkit's links and outline
+ * entries to a page by number read the tree as an array: the renderer makes
+ * neither.
  */
 export function keepPageNumbersOnly(doc: Doc): void {
   const root = (doc as unknown as PageTreeInternals)._root;
   const pages = root?.data?.Pages?.data;
-  if (root === undefined || !Array.isArray(pages?.Kids) || pages.Kids.length > 0) {
-    throw new Error("pdfkit's page tree is not as this renderer expects; was pdfkit upgraded?");
-  }
   // pdfkit writes an object that is one of its references by its toString()
   // (PDFObject.convert); its reference class is not exported, but the root's
   // class extends it.
-  const abstractReference = Object.getPrototypeOf(Object.getPrototypeOf(root)) as object;
+  const abstractReference =
+    root === undefined ? undefined : Object.getPrototypeOf(Object.getPrototypeOf(root));
+  if (
+    !Array.isArray(pages?.Kids) ||
+    pages.Kids.length > 0 ||
+    typeof abstractReference !== "object" ||
+    abstractReference === null ||
+    abstractReference === Object.prototype ||
+    !Object.hasOwn(abstractReference, "toString")
+  ) {
+    throw new Error("pdfkit's page tree is not as this renderer expects; was pdfkit upgraded?");
+  }
   const ids: number[] = [];
   pages.Kids = Object.assign(Object.create(abstractReference) as object, {
     push(page: PdfkitReference): void {
