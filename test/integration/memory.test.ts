@@ -33,6 +33,8 @@ afterAll(async () => {
   expect(await server.stop()).toBe(0);
 });
 
+const mib = (bytes: number) => (bytes / 1024 / 1024).toFixed(1);
+
 /** Streams `rows` rows (one pre-built batch sent again and again). */
 async function exportRows(
   target: ChildServer,
@@ -75,7 +77,6 @@ describe("memory", () => {
     expect(large.rows).toBe(1_000_000n);
     const afterLarge = await server.peakRssBytes();
 
-    const mib = (bytes: number) => (bytes / 1024 / 1024).toFixed(1);
     console.log(
       `1,000,000 rows x ${WIDTH} columns: ${mib(large.bytes)} MiB of CSV in ${large.seconds.toFixed(2)} s ` +
         `(${Math.round(1_000_000 / large.seconds)} rows/s, client and server on loopback); ` +
@@ -103,7 +104,6 @@ describe("memory", () => {
       const pdf = await exportRows(pdfServer, 1_000_000, Format.PDF);
       expect(pdf.rows).toBe(1_000_000n);
       const after = await pdfServer.peakRssBytes();
-      const mib = (bytes: number) => (bytes / 1024 / 1024).toFixed(1);
       console.log(
         `1,000,000-row PDF x ${WIDTH} columns: ${mib(pdf.bytes)} MiB in ${pdf.seconds.toFixed(2)} s ` +
           `(${Math.round(1_000_000 / pdf.seconds)} rows/s over the stream); ` +
@@ -130,7 +130,6 @@ describe("memory", () => {
     await new Promise((resolve) => out.end(resolve));
     expect(xlsx.rows).toBe(1_100_000n);
     const after = await server.peakRssBytes();
-    const mib = (bytes: number) => (bytes / 1024 / 1024).toFixed(1);
     console.log(
       `1,100,000-row XLSX x ${WIDTH} columns: ${mib(xlsx.bytes)} MiB in ${xlsx.seconds.toFixed(2)} s ` +
         `(${Math.round(1_100_000 / xlsx.seconds)} rows/s over the stream); ` +
