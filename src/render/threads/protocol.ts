@@ -50,8 +50,13 @@ export type FromRenderThread =
   /** Content of pages to deflate, numbered from `first` for the answer. */
   | { readonly type: "deflate"; readonly first: number; readonly contents: readonly Uint8Array[] };
 
-/** `data` in a buffer of its own, so its memory can move to the other thread instead of being copied. */
+/**
+ * `data` in a buffer of its own, so its memory can move to the other thread
+ * instead of being copied. A copy where it shares its buffer: moving that
+ * buffer would take the rest of it from whoever else holds it. (Not
+ * `data.slice()`, which for a Node Buffer is a view of the same memory.)
+ */
 export function movable(data: Uint8Array): Uint8Array {
   const whole = data.byteOffset === 0 && data.byteLength === data.buffer.byteLength;
-  return whole && data.buffer instanceof ArrayBuffer ? data : data.slice();
+  return whole && data.buffer instanceof ArrayBuffer ? data : new Uint8Array(data);
 }
