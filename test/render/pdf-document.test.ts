@@ -1,13 +1,14 @@
 /**
  * What the renderer changes in pdfkit's document so that memory does not grow
- * with the pages: the page tree keeps page numbers, and the document's end
- * comes out in a few chunks. Both must leave the file byte for byte as
- * pdfkit writes it.
+ * with the pages: the page tree keeps page numbers, object offsets live off
+ * the heap, and the document's end comes out in a few chunks. All must leave
+ * the file byte for byte as pdfkit writes it.
  */
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { describe, expect, it } from "vitest";
 import { endDocument } from "../../src/render/pdf/document-end.js";
+import { keepObjectOffsetsOffHeap } from "../../src/render/pdf/object-offsets.js";
 import { keepPageNumbersOnly } from "../../src/render/pdf/page-tree.js";
 import { type Doc, PDFDocument } from "../../src/render/pdf/pdfkit.js";
 
@@ -98,6 +99,41 @@ describe("the page tree", () => {
     const doc = openDocument();
     addPage(doc, 1);
     expect(() => keepPageNumbersOnly(doc)).toThrow(/was pdfkit upgraded/);
+  });
+});
+
+describe("the object offsets", () => {
+  it("give the same cross-reference table, with every change at once", () => {
+    const everything = (doc: Doc) => {
+      keepPageNumbersOnly(doc);
+      keepObjectOffsetsOffHeap(doc);
+    };
+    expect(write(everything, endDocument).file.equals(asPdfkitWrites.file)).toBe(true);
+    const pages = 5_000;
+    const alone = write(
+      () => {},
+      (doc) => doc.end(),
+      pages,
+    );
+    expect(write(everything, endDocument, pages).file.equals(alone.file)).toBe(true);
+  });
+
+  it("take only what pdfkit writes to them", () => {
+    const doc = openDocument();
+    keepObjectOffsetsOffHeap(doc);
+    const offsets = (doc as unknown as { _offsets: Record<string, unknown> })._offsets;
+    expect(() => {
+      offsets.size = 1;
+    }).toThrow(TypeError);
+    expect(() => {
+      offsets[offsets.length as number] = 1;
+    }).toThrow(RangeError);
+  });
+
+  it("refuse offsets that are not pdfkit's array of unwritten objects", () => {
+    const doc = openDocument();
+    (doc as unknown as { _offsets: unknown })._offsets = [15];
+    expect(() => keepObjectOffsetsOffHeap(doc)).toThrow(/was pdfkit upgraded/);
   });
 });
 

@@ -3,6 +3,7 @@ import { cellRows, slicesOf } from "../slices.js";
 import { endDocument } from "./document-end.js";
 import { fontChains } from "./fonts.js";
 import { PDF_LAYOUT, validDate } from "./layout.js";
+import { keepObjectOffsetsOffHeap } from "./object-offsets.js";
 import { keepPageNumbersOnly } from "./page-tree.js";
 import { type Doc, PDFDocument } from "./pdfkit.js";
 import { TableWriter } from "./table.js";
@@ -69,13 +70,14 @@ export function createPdfRenderer(
   { deflater }: PdfRendererPlace = {},
 ): Renderer {
   // Read (and check) the configured fonts once, when the service starts,
-  // and fail now if pdfkit's internals are not as the typesetter and the
-  // page tree expect.
+  // and fail now if pdfkit's internals are not as the typesetter, the page
+  // tree and the object offsets expect.
   // The bundled fallbacks are read when a character first needs one.
   const chains = fontChains(options);
   const probe = new PDFDocument({ autoFirstPage: false });
   new Typesetter(probe, chains.regular, "R");
   keepPageNumbersOnly(probe);
+  keepObjectOffsetsOffHeap(probe);
 
   return {
     contentType: "application/pdf",
@@ -144,15 +146,22 @@ function openDocument(pdf: RenderJob["pdf"]): Doc {
     },
   });
   keepPageNumbersOnly(doc);
+  keepObjectOffsetsOffHeap(doc);
   return doc;
 }
 
-/** Whatever pdfkit has pushed so far, as one chunk (or nothing). */
+/**
+ * Largest piece {@link drain} joins: a slice of rows makes kilobytes, but the
+ * end of a long document (its cross-reference table, 20 bytes an object)
+ * makes megabytes at once, and joining them all would hold them twice.
+ */
+const DRAIN_BYTES = 1024 * 1024;
+
+/** Whatever pdfkit has pushed so far, in pieces of up to {@link DRAIN_BYTES}. */
 function* drain(doc: Doc): Generator<Uint8Array> {
-  const chunks: Buffer[] = [];
-  for (let chunk = doc.read() as Buffer | null; chunk !== null; chunk = doc.read()) {
-    chunks.push(chunk);
+  while (doc.readableLength > 0) {
+    const piece = doc.read(Math.min(doc.readableLength, DRAIN_BYTES)) as Buffer | null;
+    if (piece === null) return;
+    yield piece;
   }
-  if (chunks.length === 1) yield chunks[0] as Buffer;
-  else if (chunks.length > 1) yield Buffer.concat(chunks);
 }

@@ -1,3 +1,4 @@
+import { NumberList } from "./number-list.js";
 import type { Doc } from "./pdfkit.js";
 
 interface PdfkitReference {
@@ -16,9 +17,9 @@ interface PageTreeInternals {
  * page was written: about 1.3 kB a page, 32 MB of heap by the end of a
  * 1,000,000-row export of 8 columns (25,000 pages). The tree is written at
  * the end as the same array of references, so the file is byte for byte the
- * same; the numbers still take 8 bytes a page. pdfkit's links and outline
- * entries to a page by number read the tree as an array: the renderer makes
- * neither.
+ * same; the numbers take 8 bytes a page, off the heap. pdfkit's links and
+ * outline entries to a page by number read the tree as an array: the
+ * renderer makes neither.
  */
 export function keepPageNumbersOnly(doc: Doc): void {
   const root = (doc as unknown as PageTreeInternals)._root;
@@ -38,7 +39,7 @@ export function keepPageNumbersOnly(doc: Doc): void {
   ) {
     throw new Error("pdfkit's page tree is not as this renderer expects; was pdfkit upgraded?");
   }
-  const ids: number[] = [];
+  const ids = new NumberList();
   pages.Kids = Object.assign(Object.create(abstractReference) as object, {
     push(page: PdfkitReference): void {
       // pdfkit numbers every object in generation 0.
@@ -46,7 +47,7 @@ export function keepPageNumbersOnly(doc: Doc): void {
       ids.push(page.id);
     },
     toString(): string {
-      return `[${ids.map((id) => `${id} 0 R`).join(" ")}]`;
+      return `[${Array.from(ids, (id) => `${id} 0 R`).join(" ")}]`;
     },
   });
 }
