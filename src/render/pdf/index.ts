@@ -161,7 +161,8 @@ const DRAIN_BYTES = 1024 * 1024;
 function* drain(doc: Doc): Generator<Uint8Array> {
   while (doc.readableLength > 0) {
     const piece = doc.read(Math.min(doc.readableLength, DRAIN_BYTES)) as Buffer | null;
-    if (piece === null) return;
+    // A byte stream gives what it holds; anything else would cut the file short.
+    if (piece === null) throw new Error("pdfkit's output stream held bytes it would not give");
     yield piece;
   }
 }

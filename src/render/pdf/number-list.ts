@@ -1,5 +1,5 @@
-/** Numbers a block holds: 512 KiB of Float64Array. */
-const BLOCK = 65_536;
+/** Numbers a block holds: 32 KiB of Float64Array, so a short document holds little. */
+const BLOCK = 4_096;
 
 /**
  * A list of numbers that only grows, kept outside V8's heap in blocks of
