@@ -17,6 +17,7 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { cpus, loadavg, release, totalmem } from "node:os";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { startCommand } from "../test/support/start-command.js";
 import { type Case, type Context, type Measured, type Scale, WarmServers } from "./cases/case.js";
 import { allCases } from "./cases/index.js";
 import { checks } from "./checks.js";
@@ -28,7 +29,7 @@ import {
   sameFileProblems,
   summarise,
 } from "./report.js";
-import { buildService, MiB, startCommand } from "./servers.js";
+import { buildService, MiB } from "./servers.js";
 import { Worker } from "./workers.js";
 
 const FULL: Scale = {

@@ -3,10 +3,9 @@
  * exactly as package.json's "start" script starts it, and the replaced design.
  */
 import { execFileSync, spawnSync } from "node:child_process";
-import { readFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
-import { join } from "node:path";
 import { type ChildServer, PROJECT_ROOT, spawnServer } from "../test/support/child-server.js";
+import type { StartCommand } from "../test/support/start-command.js";
 
 export type { ChildServer };
 
@@ -18,40 +17,6 @@ export function buildService(): void {
   if (build.status !== 0) {
     throw new Error(`npm run build failed:\n${build.stdout}${build.stderr}`);
   }
-}
-
-export interface StartCommand {
-  readonly env: Record<string, string>;
-  /** Node's own arguments (flags and the script), without the node binary. */
-  readonly args: readonly string[];
-  /** The script as written in package.json, for the report. */
-  readonly script: string;
-}
-
-/**
- * package.json's "start" script, read each run so a change to its node flags
- * (heap sizes, say) is what gets measured. Only `[NAME=value …] node
- * [flags …] script` is understood; anything else is refused rather than
- * measured wrongly.
- */
-export function startCommand(): StartCommand {
-  const manifest = JSON.parse(readFileSync(join(PROJECT_ROOT, "package.json"), "utf8")) as {
-    scripts: Record<string, string>;
-  };
-  const script = manifest.scripts.start ?? "";
-  if (/["'`$|&;<>\\]/.test(script)) {
-    throw new Error(`the bench cannot run package.json's start script as written: ${script}`);
-  }
-  const words = script.trim().split(/\s+/);
-  const env: Record<string, string> = {};
-  while (/^[A-Za-z_]\w*=/.test(words[0] ?? "")) {
-    const [name, ...value] = (words.shift() as string).split("=");
-    env[name as string] = value.join("=");
-  }
-  if (words.shift() !== "node" || words.length === 0) {
-    throw new Error(`package.json's start script is not "node [flags] script": ${script}`);
-  }
-  return { env, args: words, script };
 }
 
 /** A fresh service process with the shipped start command and defaults, plus `env`. */

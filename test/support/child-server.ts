@@ -8,6 +8,8 @@ export interface ChildServer {
   readonly child: ChildProcess;
   readonly port: number;
   readonly baseUrl: string;
+  /** The side port: /metrics, /healthz, /readyz. */
+  readonly metricsUrl: string;
   /** Log lines the server printed so far, parsed. */
   readonly logs: Record<string, unknown>[];
   /** Peak resident memory of the process so far (VmHWM), in bytes. */
@@ -69,6 +71,7 @@ export function spawnServer(
             child,
             port: entry.port,
             baseUrl: `http://127.0.0.1:${entry.port}`,
+            metricsUrl: `http://127.0.0.1:${entry.metricsPort}`,
             logs,
             async peakRssBytes() {
               const status = await readFile(`/proc/${pid}/status`, "utf8");
