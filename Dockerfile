@@ -40,4 +40,4 @@ HEALTHCHECK --interval=10s --timeout=5s --start-period=10s --retries=3 \
 # node itself is PID 1: it handles SIGTERM (graceful drain, see
 # SHUTDOWN_GRACE_MS) and starts no child processes, so no init is needed.
 # Never `npm start`: npm would not pass SIGTERM on.
-CMD ["node", "dist/src/main.js"]
+CMD ["node", "--initial-old-space-size=64", "dist/src/main.js"]
