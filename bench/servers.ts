@@ -5,7 +5,6 @@
 import { execFileSync, spawnSync } from "node:child_process";
 import { readFile } from "node:fs/promises";
 import { type ChildServer, PROJECT_ROOT, spawnServer } from "../test/support/child-server.js";
-import type { StartCommand } from "../test/support/start-command.js";
 
 export type { ChildServer };
 
@@ -17,11 +16,6 @@ export function buildService(): void {
   if (build.status !== 0) {
     throw new Error(`npm run build failed:\n${build.stdout}${build.stderr}`);
   }
-}
-
-/** A fresh service process with the shipped start command and defaults, plus `env`. */
-export function startService(command: StartCommand, env: Record<string, string> = {}) {
-  return spawnServer([process.execPath, ...command.args], { ...command.env, ...env });
 }
 
 /** The replaced design (bench/replaced-design/server.ts) in its own process. */

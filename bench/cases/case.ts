@@ -1,5 +1,5 @@
-import type { StartCommand } from "../../test/support/start-command.js";
-import { type ChildServer, cpuSeconds, startService } from "../servers.js";
+import { type StartCommand, startService } from "../../test/support/start-command.js";
+import { type ChildServer, cpuSeconds } from "../servers.js";
 import type { ExportJob, JobResult } from "../worker/jobs.js";
 import type { Worker } from "../workers.js";
 

@@ -1,4 +1,5 @@
-import { MiB, startService } from "../servers.js";
+import { startService } from "../../test/support/start-command.js";
+import { MiB } from "../servers.js";
 import { type Case, exportJob, type Line, measureExport } from "./case.js";
 
 /**

@@ -26,6 +26,7 @@ import { bytesOf, containerEnv, loadManifests, serverContainer } from "../suppor
 import { holdExport, sideGet } from "../support/metrics.js";
 import { pdffonts } from "../support/pdf.js";
 import { eventually } from "../support/server.js";
+import { startCommand } from "../support/start-command.js";
 import {
   exportMessages,
   generatedBatches,
@@ -46,7 +47,6 @@ const dockerfileText = readFileSync(join(PROJECT_ROOT, "Dockerfile"), "utf8");
 const packageJson = JSON.parse(readFileSync(join(PROJECT_ROOT, "package.json"), "utf8")) as {
   engines: { node: string };
   devDependencies: Record<string, string>;
-  scripts: { start: string };
 };
 const defaults = loadConfig([], {});
 const deployment = serverContainer(loadManifests());
@@ -96,7 +96,10 @@ describe("the Dockerfile", () => {
 
   it("runs node itself as a non-root user, in production mode, exposing the default ports", () => {
     // `npm start`'s command, run by node itself as PID 1 (see the Dockerfile).
-    expect(image.cmd).toEqual(packageJson.scripts.start.split(" "));
+    // npm start's own command, so a flag added to one is added to both.
+    const start = startCommand();
+    expect(start.env).toEqual({});
+    expect(image.cmd).toEqual(["node", ...start.args]);
     expect(image.healthcheck?.command).toEqual(["node", "dist/src/healthcheck.js"]);
     expect(image.env.NODE_ENV).toBe("production");
     expect(image.user).toMatch(/^\d+:\d+$/);

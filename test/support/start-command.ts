@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { PROJECT_ROOT } from "./child-server.js";
+import { PROJECT_ROOT, spawnServer } from "./child-server.js";
 
 export interface StartCommand {
   readonly env: Record<string, string>;
@@ -36,4 +36,9 @@ export function startCommand(): StartCommand {
     throw new Error(`package.json's start script is not "node [flags] script": ${script}`);
   }
   return { env, args: words, flags: words.slice(0, -1), script };
+}
+
+/** A fresh service process with the shipped start command (dist/ built) and defaults, plus `env`. */
+export function startService(command: StartCommand, env: Record<string, string> = {}) {
+  return spawnServer([process.execPath, ...command.args], { ...command.env, ...env });
 }
