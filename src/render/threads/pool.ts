@@ -37,7 +37,7 @@ interface Thread {
  * once built; the TypeScript source, through tsx's loader, when the server
  * runs from source (the tests).
  */
-function startWorker(workerData: RenderThreadData): Worker {
+export function startWorker(workerData: RenderThreadData): Worker {
   const built = new URL("./worker.js", import.meta.url);
   if (existsSync(fileURLToPath(built))) return new Worker(built, { workerData });
   const source = new URL("./worker.ts", import.meta.url).href;
