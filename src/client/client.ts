@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { createWriteStream } from "node:fs";
-import { rename, rm } from "node:fs/promises";
+import { rename, rm, stat } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { Readable, type Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -185,8 +185,10 @@ export interface ExportRun extends AsyncIterable<Uint8Array> {
   progress(): { readonly rowsSent: number; readonly bytesReceived: number };
   /**
    * Writes the file to a path, atomically: into a temporary file beside it,
-   * renamed once the file was checked, removed on failure. Or pipes it into
-   * a Writable, which is ended. Resolves with the summary.
+   * renamed once the file was checked, removed on failure. A path that is
+   * not a regular file (`/dev/null`, `/dev/stdout`, a named pipe) is written
+   * in place instead. Or pipes it into a Writable, which is ended. Resolves
+   * with the summary.
    */
   writeTo(target: string | Writable): Promise<ExportSummaryInfo>;
 }
@@ -580,6 +582,13 @@ export function createExportClient(options: ExportClientOptions): ExportClient {
       async writeTo(target) {
         if (typeof target !== "string") {
           await pipeline(Readable.from(run, { objectMode: false }), target);
+          return summary.promise;
+        }
+        const existing = await stat(target).catch(() => undefined);
+        if (existing !== undefined && !existing.isFile()) {
+          // Renaming over a device or a pipe would replace it with a regular
+          // file: as root, /dev/null itself.
+          await pipeline(Readable.from(run, { objectMode: false }), createWriteStream(target));
           return summary.promise;
         }
         const temporary = join(

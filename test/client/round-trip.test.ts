@@ -1,8 +1,11 @@
+import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
-import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
+import { createReadStream } from "node:fs";
+import { lstat, mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PassThrough, Readable } from "node:stream";
+import { promisify } from "node:util";
 import { strFromU8, unzipSync } from "fflate";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
@@ -181,6 +184,30 @@ describe("objects", () => {
     await ended;
     client.close();
     expect(sha256(Buffer.concat(parts))).toBe(summary.sha256);
+  });
+
+  it("writes into a path that is not a regular file in place, leaving it what it was", async () => {
+    // /dev/null, say: renamed over, as root, it would become a regular file.
+    const pipeDir = await mkdtemp(join(tmpdir(), "export-pipe-"));
+    const pipe = join(pipeDir, "file.csv");
+    await promisify(execFile)("mkfifo", [pipe]);
+    const parts: Buffer[] = [];
+    const drained = new Promise<void>((resolve, reject) =>
+      createReadStream(pipe)
+        .on("data", (data) => parts.push(Buffer.from(data)))
+        .on("end", () => resolve())
+        .on("error", reject),
+    );
+    const client = createExportClient({ baseUrl: running.baseUrl });
+    const summary = await client
+      .export({ format: "csv", columns: TRICKY, rows: TRICKY_ROWS })
+      .writeTo(pipe);
+    await drained;
+    client.close();
+    expect(sha256(Buffer.concat(parts))).toBe(summary.sha256);
+    expect((await lstat(pipe)).isFIFO()).toBe(true);
+    expect(await readdir(pipeDir)).toEqual(["file.csv"]);
+    await rm(pipeDir, { recursive: true });
   });
 
   it("refuses to read a file twice", async () => {
