@@ -4,7 +4,7 @@ import { createReadStream } from "node:fs";
 import { lstat, mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { PassThrough, Readable } from "node:stream";
+import { PassThrough, Readable, type Writable } from "node:stream";
 import { promisify } from "node:util";
 import { strFromU8, unzipSync } from "fflate";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -78,6 +78,17 @@ describe.each(["grpc", "connect", "grpc-web"] as const)("over %s", (protocol) =>
     }
   });
 });
+
+/** The tricky rows as CSV, written by writeTo into `target`; the summary once `read` settled too. */
+async function exportTrickyTo(target: string | Writable, read: Promise<unknown>) {
+  const client = createExportClient({ baseUrl: running.baseUrl });
+  const summary = await client
+    .export({ format: "csv", columns: TRICKY, rows: TRICKY_ROWS })
+    .writeTo(target);
+  await read;
+  client.close();
+  return summary;
+}
 
 describe("objects", () => {
   it("infers the columns from the first object and formats each kind of value", async () => {
@@ -173,16 +184,11 @@ describe("objects", () => {
   });
 
   it("pipes the file into a Writable and ends it", async () => {
-    const client = createExportClient({ baseUrl: running.baseUrl });
     const sink = new PassThrough();
     const parts: Buffer[] = [];
     sink.on("data", (data: Buffer) => parts.push(data));
     const ended = new Promise((resolve) => sink.once("end", resolve));
-    const summary = await client
-      .export({ format: "csv", columns: TRICKY, rows: TRICKY_ROWS })
-      .writeTo(sink);
-    await ended;
-    client.close();
+    const summary = await exportTrickyTo(sink, ended);
     expect(sha256(Buffer.concat(parts))).toBe(summary.sha256);
   });
 
@@ -198,12 +204,7 @@ describe("objects", () => {
         .on("end", () => resolve())
         .on("error", reject),
     );
-    const client = createExportClient({ baseUrl: running.baseUrl });
-    const summary = await client
-      .export({ format: "csv", columns: TRICKY, rows: TRICKY_ROWS })
-      .writeTo(pipe);
-    await drained;
-    client.close();
+    const summary = await exportTrickyTo(pipe, drained);
     expect(sha256(Buffer.concat(parts))).toBe(summary.sha256);
     expect((await lstat(pipe)).isFIFO()).toBe(true);
     expect(await readdir(pipeDir)).toEqual(["file.csv"]);
