@@ -4,16 +4,15 @@ import { type Case, exportJob, type Line, measureExport } from "./case.js";
 /**
  * One export on a warm, long-lived server, client and server in separate
  * processes on loopback; with `renderThreads`, on a server with that
- * RENDER_THREADS instead of the default. The warm-up is `warmUpExports`
- * exports of `warmUpRows` rows each.
+ * RENDER_THREADS instead of the default. The warm-up is `warmUp.exports`
+ * exports (one if not given) of `warmUp.rows` rows each.
  */
 export function endToEndCase(
   line: Line,
   tags: readonly string[],
   job: Pick<ExportJob, "format" | "encoding" | "gzip">,
-  warmUpRows: number,
+  warmUp: { readonly rows: number; readonly exports?: number },
   renderThreads?: number,
-  warmUpExports = 1,
 ): Case {
   const compression = job.gzip ? "gzip" : "none";
   return {
@@ -22,8 +21,8 @@ export function endToEndCase(
     lines: [line],
     async warmUp({ servers, clients }) {
       const server = await servers.get(compression, renderThreads);
-      for (let i = 0; i < warmUpExports; i++) {
-        await clients[0].run(exportJob(server, warmUpRows, job));
+      for (let i = 0; i < (warmUp.exports ?? 1); i++) {
+        await clients[0].run(exportJob(server, warmUp.rows, job));
       }
     },
     async run({ servers, clients }) {

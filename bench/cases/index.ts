@@ -16,7 +16,7 @@ export function allCases(scale: Scale, options: { readonly tenMillion: boolean }
   // 11.0 to 11.4 for the next), so the PDF cases warm up with three exports
   // of their size. Plain pdfkit has no such trend: 72 to 81 µs a row over
   // six runs in a row.
-  const PDF_WARM_UP_EXPORTS = 3;
+  const pdfWarmUp = { rows: pdfRows, exports: 3 };
   const csvCase = (encoding: "rows" | "json_rows", gzip: boolean) =>
     endToEndCase(
       {
@@ -27,7 +27,7 @@ export function allCases(scale: Scale, options: { readonly tenMillion: boolean }
       },
       ["csv"],
       { format: "csv", encoding, gzip },
-      csvRows / 5,
+      { rows: csvRows / 5 },
     );
   const freshCase = (rows: number, tags: string[], holdUntilFirstChunk: boolean) =>
     freshServerCase(
@@ -71,17 +71,14 @@ export function allCases(scale: Scale, options: { readonly tenMillion: boolean }
       { id: "pdf", title: "PDF end to end, rows", rows: pdfRows },
       ["pdf"],
       { format: "pdf", encoding: "rows", gzip: false },
-      pdfRows,
-      undefined,
-      PDF_WARM_UP_EXPORTS,
+      pdfWarmUp,
     ),
     endToEndCase(
       { id: "pdf-main-thread", title: "PDF end to end, rows, RENDER_THREADS=0", rows: pdfRows },
       ["pdf", "threads"],
       { format: "pdf", encoding: "rows", gzip: false },
-      pdfRows,
+      pdfWarmUp,
       0,
-      PDF_WARM_UP_EXPORTS,
     ),
     baselineCase(
       "pdfkit",
