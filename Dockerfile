@@ -43,4 +43,4 @@ HEALTHCHECK --interval=10s --timeout=5s --start-period=10s --retries=3 \
 # start`'s too: a floor under V8's old-generation limit, without which
 # V8 often collects in full every 20,000 or so CSV rows (README,
 # "Performance").
-CMD ["node", "--initial-old-space-size=64", "dist/src/main.js"]
+CMD ["node", "--initial-old-space-size=64", "--expose-gc", "dist/src/main.js"]

@@ -1,6 +1,7 @@
 import { TokenListError } from "./auth/tokens.js";
 import { ConfigError, loadConfig } from "./config.js";
 import { createLogger } from "./ops/logging.js";
+import { youngCollector } from "./ops/young-collections.js";
 import { createServer } from "./server.js";
 
 let config: ReturnType<typeof loadConfig>;
@@ -13,9 +14,11 @@ try {
 }
 
 const logger = createLogger(config.logLevel);
+// The start command runs node with --expose-gc for this.
+const collectYoung = youngCollector();
 let server: ReturnType<typeof createServer>;
 try {
-  server = createServer(config, { logger });
+  server = createServer(config, { logger, collectYoung });
 } catch (error) {
   if (!(error instanceof TokenListError)) throw error;
   process.stderr.write(`export-at-scale: ${error.message}\n`);
@@ -54,6 +57,7 @@ logger.info(
     maxConcurrentExports: config.maxConcurrentExports,
     tls: config.tlsCertFile === undefined ? "off" : config.tlsClientCaFile ? "mutual" : "on",
     authentication: config.authTokensFile !== undefined || config.authTokens !== undefined,
+    youngCollections: collectYoung ? "every MiB sent" : "as V8 paces them (no --expose-gc)",
   },
   `export service listening (gRPC, gRPC-Web and Connect over ${config.tlsCertFile ? "TLS" : "h2c"})`,
 );

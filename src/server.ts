@@ -15,6 +15,7 @@ import { createLoggingObserver } from "./ops/logging.js";
 import { createExportMetrics } from "./ops/metrics.js";
 import { REFLECTION_SERVICES, registerReflection } from "./ops/reflection.js";
 import { createSideServer } from "./ops/side-server.js";
+import { type CollectYoung, createYoungCollections } from "./ops/young-collections.js";
 import { createCsvRenderer } from "./render/csv.js";
 import { createPdfRenderer } from "./render/pdf/index.js";
 import { createRenderPool } from "./render/threads/pool.js";
@@ -39,6 +40,8 @@ import { createRoutes, createWireRoutes, isBinaryExport } from "./transport/rout
 
 export interface ServerDeps {
   readonly logger: Logger;
+  /** Run after every MiB the exports send (see young-collections.ts); none by default. */
+  readonly collectYoung?: CollectYoung | undefined;
 }
 
 /** The services AUTH_OPEN_SERVICES can leave open, by their setting's name. */
@@ -108,7 +111,12 @@ export function createServer(config: Config, deps: ServerDeps): ExportServer {
     status: exportStatus.report,
   });
   let sidePort: number | undefined;
-  const observer = fanOut([createLoggingObserver(deps.logger), metrics, exportStatus]);
+  const observer = fanOut([
+    createLoggingObserver(deps.logger),
+    metrics,
+    exportStatus,
+    ...(deps.collectYoung ? [createYoungCollections(deps.collectYoung)] : []),
+  ]);
   const tokens = createTokenStore({
     file: config.authTokensFile,
     inline: config.authTokens,
