@@ -39,8 +39,9 @@ HEALTHCHECK --interval=10s --timeout=5s --start-period=10s --retries=3 \
   CMD ["node", "dist/src/healthcheck.js"]
 # node itself is PID 1: it handles SIGTERM (graceful drain, see
 # SHUTDOWN_GRACE_MS) and starts no child processes, so no init is needed.
-# Never `npm start`: npm would not pass SIGTERM on. The flag is `npm
+# Never `npm start`: npm would not pass SIGTERM on. The flags are `npm
 # start`'s too: a floor under V8's old-generation limit, without which
-# V8 often collects in full every 20,000 or so CSV rows (README,
-# "Performance").
+# V8 often collects in full every 20,000 or so CSV rows, and V8's gc for
+# the young collections the server asks for every MiB it sends, without
+# which dead buffers pile up (README, "Performance").
 CMD ["node", "--initial-old-space-size=64", "--expose-gc", "dist/src/main.js"]

@@ -93,7 +93,7 @@ describe("memory", () => {
   it("runs a 1,000,000-row PDF in the memory of a 200,000-row one", {
     timeout: 120_000,
   }, async () => {
-    // With the start command's heap settings, as the service starts: under
+    // With the start command's node flags, as the service starts: under
     // the small heap, a renderer that kept every page would only slow down,
     // not fail, within a million rows.
     const { flags, env } = startCommand();
@@ -166,8 +166,8 @@ describe("memory", () => {
     expect(exitCode).toBe(0);
   });
 
-  it("frees request and response buffers as it goes: a fresh server's 1,000,000-row CSV export peaks within 16 MiB of a 10,000-row one, started as `npm start` starts it", {
-    timeout: 120_000,
+  it("frees request and response buffers as it goes: a fresh server's 1,000,000-row CSV export peaks within 20 MiB of a 10,000-row one, started as `npm start` starts it", {
+    timeout: 300_000,
   }, async () => {
     // V8 paces its young collections by the objects a program makes, and a
     // CSV export is mostly buffers: left to V8, 20 to 30 MiB of dead ones
@@ -195,7 +195,8 @@ describe("memory", () => {
       `\`${command.script}\`: fresh servers peaked at ${mib(small)} MiB after 10,000 rows ` +
         `and ${mib(large)} MiB after 1,000,000 (+${mib(large - small)} MiB)`,
     );
-    expect(large - small).toBeLessThan(16 * 1024 * 1024);
+    // 8 to 13 MiB with the collections, 32 to 34 without.
+    expect(large - small).toBeLessThan(20 * 1024 * 1024);
   });
 
   it("runs a 1,100,000-row XLSX in bounded memory, going on to a second sheet", {
