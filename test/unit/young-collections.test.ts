@@ -8,13 +8,17 @@ import {
 
 const CHUNK = 64 * 1024;
 
-function chunk(exportId: string, bytes = CHUNK): ExportProgress {
+function chunk(exportId: string, bytes: number): ExportProgress {
   return { exportId, format: "csv", rows: 600, bytes, bufferedBytes: bytes };
 }
 
-/** A pacer whose collections wait in `pending` until run, as setImmediate would keep them. */
+/**
+ * A pacer whose collections wait until `settle` runs them, as setImmediate
+ * would keep them. `send` reports chunks of these sizes, from export "a"
+ * unless named; `settle` runs what waits and gives the collections so far.
+ */
 function pacer(everyBytes?: number, collect: () => void = () => {}) {
-  const pending: (() => void)[] = [];
+  const waiting: (() => void)[] = [];
   let collections = 0;
   const observer = createYoungCollections(
     () => {
@@ -22,64 +26,62 @@ function pacer(everyBytes?: number, collect: () => void = () => {}) {
       collect();
     },
     everyBytes,
-    (run) => pending.push(run),
+    (run) => waiting.push(run),
   );
-  const runPending = () => {
-    for (const run of pending.splice(0)) run();
+  return {
+    send: (sizes: readonly number[], exportIds: readonly string[] = ["a"]) =>
+      sizes.forEach((bytes, i) => {
+        observer.progress(chunk(exportIds[i % exportIds.length] as string, bytes));
+      }),
+    waiting: () => waiting.length,
+    settle: () => {
+      for (const run of waiting.splice(0)) run();
+      return collections;
+    },
   };
-  return { observer, pending, runPending, collections: () => collections };
 }
 
 describe("young collections", () => {
   it("collects once for every MiB sent, counting all exports' chunks together", () => {
-    const { observer, runPending, collections } = pacer();
-    const chunksPerCollection = COLLECT_EVERY_BYTES / CHUNK;
-    for (let i = 1; i < chunksPerCollection; i++) observer.progress(chunk(i % 2 ? "a" : "b"));
-    runPending();
-    expect(collections()).toBe(0);
-    observer.progress(chunk("a"));
-    runPending();
-    expect(collections()).toBe(1);
-    for (let i = 0; i < 3 * chunksPerCollection; i++) {
-      observer.progress(chunk(`e${i % 5}`));
-      runPending();
+    const { send, settle } = pacer();
+    const perCollection = COLLECT_EVERY_BYTES / CHUNK;
+    send(new Array(perCollection - 1).fill(CHUNK), ["a", "b"]);
+    expect(settle()).toBe(0);
+    send([CHUNK]);
+    expect(settle()).toBe(1);
+    for (let i = 0; i < 3 * perCollection; i++) {
+      send([CHUNK], [`e${i % 5}`]);
+      settle();
     }
-    expect(collections()).toBe(4);
+    expect(settle()).toBe(4);
   });
 
-  it("collects after the chunk that passed the mark is handed on, never in its progress call", () => {
-    const { observer, pending, runPending, collections } = pacer(1000);
-    observer.progress(chunk("a", 999));
-    observer.progress(chunk("a", 5000));
-    expect(collections()).toBe(0);
-    expect(pending).toHaveLength(1);
-    runPending();
-    expect(collections()).toBe(1);
-    observer.progress(chunk("a", 999));
-    runPending();
-    expect(collections()).toBe(1);
+  it("collects only after the progress call of the chunk that passed the mark, then counts afresh", () => {
+    const { send, waiting, settle } = pacer(1000);
+    send([999, 5000]);
+    expect(waiting()).toBe(1);
+    expect(settle()).toBe(1);
+    send([999]);
+    expect(settle()).toBe(1);
   });
 
-  it("asks once for marks passed before the collection ran", () => {
-    const { observer, pending, runPending, collections } = pacer(1000);
-    for (let i = 0; i < 3; i++) observer.progress(chunk("a", 1000));
-    expect(pending).toHaveLength(1);
-    runPending();
-    expect(collections()).toBe(1);
-    observer.progress(chunk("a", 1000));
-    runPending();
-    expect(collections()).toBe(2);
+  it("asks once for the marks passed before the collection ran", () => {
+    const { send, waiting, settle } = pacer(1000);
+    send([1000, 1000, 1000]);
+    expect(waiting()).toBe(1);
+    expect(settle()).toBe(1);
+    send([1000]);
+    expect(settle()).toBe(2);
   });
 
   it("goes on pacing when a collection throws", () => {
-    const { observer, runPending, collections } = pacer(1000, () => {
+    const { send, settle } = pacer(1000, () => {
       throw new Error("no collection");
     });
-    observer.progress(chunk("a", 1000));
-    expect(runPending).not.toThrow();
-    observer.progress(chunk("a", 1000));
-    runPending();
-    expect(collections()).toBe(2);
+    send([1000]);
+    expect(settle).not.toThrow();
+    send([1000]);
+    expect(settle()).toBe(2);
   });
 
   it("asks V8's gc for a young collection, and is absent without --expose-gc", () => {
