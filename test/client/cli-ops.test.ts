@@ -175,12 +175,16 @@ describe("export-cli status", () => {
       yield { id: 1 };
       await released.opened;
     }
-    const runs = [
-      client.export({ format: "csv", rows: rows() }),
-      client.export({ format: "pdf", rows: rows() }),
-    ];
-    const done = runs.map((run) => run.writeTo("/dev/null"));
-    const ids = await Promise.all(runs.map(async (run) => (await run.header).exportId));
+    // The report lists the oldest first: the PDF export opens only once the
+    // server has started the CSV one (its header says so), or the two
+    // streams could reach the server in either order.
+    const ids: string[] = [];
+    const done: Promise<unknown>[] = [];
+    for (const format of ["csv", "pdf"] as const) {
+      const run = client.export({ format, rows: rows() });
+      done.push(run.writeTo("/dev/null"));
+      ids.push((await run.header).exportId);
+    }
     await eventually(() => running.server.runningExports() === 2);
 
     const during = await status();
