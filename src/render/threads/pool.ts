@@ -60,13 +60,22 @@ function blockMessage(id: number, block: RowBlock): [ToRenderThread, ArrayBuffer
   return [{ type: "block", id, block: moved }, transfer];
 }
 
-/** Deflates pages' content for a render thread (see worker.ts). */
-function answerDeflate(worker: Worker, first: number, contents: readonly Uint8Array[]): void {
+/**
+ * Deflates pages' content for a render thread (see worker.ts) and answers
+ * it, with the pages or with why they could not be deflated. `deflate` is
+ * {@link deflatePageContent}; a test gives one that fails.
+ */
+export function answerDeflate(
+  worker: Pick<Worker, "postMessage">,
+  first: number,
+  contents: readonly Uint8Array[],
+  deflate: (content: Uint8Array) => Uint8Array = deflatePageContent,
+): void {
   try {
     // zlib's output buffer belongs to nothing else once deflateSync has
     // returned, so it moves as it is, unused tail and all: a copy would leave
     // the main thread 16 KiB of garbage a page.
-    const data = contents.map((content) => deflatePageContent(content));
+    const data = contents.map((content) => deflate(content));
     const answer: ToRenderThread = { type: "deflated", first, data };
     worker.postMessage(
       answer,
