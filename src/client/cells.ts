@@ -69,8 +69,13 @@ export function formatCell(value: unknown): string | null | { readonly refused: 
   }
 }
 
+/**
+ * An object whose properties are the row: a literal, `Object.create(null)`
+ * or a class instance. Not a Map, a Date, a Buffer or another built-in
+ * whose data are not its properties, which would read as a row of nulls.
+ */
 function isPlainRecord(value: unknown): value is { readonly [key: string]: unknown } {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
+  return Object.prototype.toString.call(value) === "[object Object]";
 }
 
 /** Columns from the first record's own keys, typed by its values (a Date: timestamp). */

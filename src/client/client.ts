@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { createWriteStream } from "node:fs";
-import { rename, rm, stat } from "node:fs/promises";
+import { lstat, rename, rm } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { Readable, type Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -134,8 +134,10 @@ export interface ExportOptions {
   readonly format: ExportFormat;
   readonly rows: RowSource;
   /**
-   * Default: the first row's keys, in order, typed by its values (numbers
-   * right-aligned in PDF); then a later row with another key is refused.
+   * Default: the first row's keys, in the object's property order (which in
+   * JavaScript puts integer-like keys such as "2024" first), typed by its
+   * values (numbers right-aligned in PDF); then a later row with another
+   * key is refused.
    * Given columns pick those properties from object rows, ignoring others.
    */
   readonly columns?: readonly ColumnInput[];
@@ -181,14 +183,18 @@ export interface ExportRun extends AsyncIterable<Uint8Array> {
   readonly header: Promise<ExportHeaderInfo>;
   /** Resolves once the whole file arrived and matched the server's summary. */
   readonly summary: Promise<ExportSummaryInfo>;
-  /** Rows handed to the transport and file bytes received so far. */
-  progress(): { readonly rowsSent: number; readonly bytesReceived: number };
+  /** Rows handed to the transport, file bytes received and calls made so far. */
+  progress(): {
+    readonly rowsSent: number;
+    readonly bytesReceived: number;
+    readonly attempts: number;
+  };
   /**
    * Writes the file to a path, atomically: into a temporary file beside it,
-   * renamed once the file was checked, removed on failure. A path that is
-   * not a regular file (`/dev/null`, `/dev/stdout`, a named pipe) is written
-   * in place instead. Or pipes it into a Writable, which is ended. Resolves
-   * with the summary.
+   * renamed once the file was checked, removed on failure. A device, a named
+   * pipe or a symbolic link (`/dev/null`, `/dev/stdout`) is written in place,
+   * through the link, instead: renaming over it would replace it. Or pipes
+   * it into a Writable, which is ended. Resolves with the summary.
    */
   writeTo(target: string | Writable): Promise<ExportSummaryInfo>;
 }
@@ -266,6 +272,40 @@ function cancelled(message: string, cause?: unknown): ExportCallError {
   return new ExportCallError(new ConnectError(message, Code.Canceled, undefined, undefined, cause));
 }
 
+/** `promise`, or CANCELLED as soon as `signal` aborts, whichever comes first. */
+function unlessAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (signal === undefined) return promise;
+  return new Promise((resolve, reject) => {
+    const onAbort = () => reject(cancelled("the export was cancelled", signal.reason));
+    if (signal.aborted) {
+      onAbort();
+      return;
+    }
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
+}
+
+/** File names are at most 255 bytes on Linux filesystems. */
+const NAME_MAX_BYTES = 255;
+
+/**
+ * A new file's path beside `target`, hidden, named after it (shortened
+ * where the whole would not fit in a file name).
+ */
+function temporaryBeside(target: string): string {
+  const suffix = `.${randomUUID().slice(0, 8)}.part`;
+  const name = [...basename(target)];
+  while (Buffer.byteLength(`.${name.join("")}${suffix}`) > NAME_MAX_BYTES) name.pop();
+  return join(dirname(target), `.${name.join("")}${suffix}`);
+}
+
+/** Whether `target` exists and is written in place rather than replaced (see `writeTo`). */
+export async function writtenInPlace(target: string): Promise<boolean> {
+  const entry = await lstat(target).catch(() => undefined);
+  return entry !== undefined && !entry.isFile();
+}
+
 /** The rows being read: the first one taken early when columns were inferred. */
 interface RowFeed {
   readonly columns: readonly ColumnDefinition[];
@@ -285,6 +325,7 @@ function isAsyncIterable(rows: RowSource): rows is AsyncIterable<unknown> {
 async function openRows(
   rows: RowSource,
   columns: readonly ColumnInput[] | undefined,
+  signal: AbortSignal | undefined,
 ): Promise<RowFeed> {
   const iterator: Iterator<unknown> | AsyncIterator<unknown> = isAsyncIterable(rows)
     ? rows[Symbol.asyncIterator]()
@@ -299,6 +340,9 @@ async function openRows(
     Promise.resolve()
       .then(() => iterator.return?.())
       .catch(() => {});
+    // A stream's iterator ends it only once a read that waits is answered,
+    // which may be never: the stream is destroyed now.
+    if (rows instanceof Readable) rows.destroy();
   };
   const next = async () => {
     const result = peeked ?? (await iterator.next());
@@ -312,15 +356,15 @@ async function openRows(
     definitions = columns.map((column) => (typeof column === "string" ? { key: column } : column));
   } else {
     try {
-      peeked = await iterator.next();
+      peeked = await unlessAborted(Promise.resolve(iterator.next()), signal);
+      if (peeked.done) {
+        throw new ExportInputError("there are no rows to infer the columns from: give columns");
+      }
+      definitions = inferColumns(peeked.value);
     } catch (error) {
       close();
       throw error;
     }
-    if (peeked.done) {
-      throw new ExportInputError("there are no rows to infer the columns from: give columns");
-    }
-    definitions = inferColumns(peeked.value);
   }
   return {
     columns: definitions,
@@ -383,10 +427,12 @@ export function createExportClient(options: ExportClientOptions): ExportClient {
     const signal = request.signal;
     let rowsSent = 0;
     let bytesReceived = 0;
+    let attemptsMade = 0;
     let read = false;
 
     /** One call. Sends no row before the header: a refusal leaves the rows unread. */
     async function* attempt(feed: RowFeed, attempts: number): AsyncGenerator<Uint8Array> {
+      attemptsMade = attempts;
       const admitted = deferred<boolean>();
       const encoder = createRowEncoder(feed.columns, feed.inferred);
       // The source's own failure, rethrown as is rather than as the call's.
@@ -533,7 +579,7 @@ export function createExportClient(options: ExportClientOptions): ExportClient {
       let finished = false;
       try {
         if (signal?.aborted) throw cancelled("the export was cancelled", signal.reason);
-        const feed = await openRows(request.rows, request.columns);
+        const feed = await openRows(request.rows, request.columns, signal);
         try {
           for (let attempts = 1; ; attempts++) {
             try {
@@ -573,7 +619,7 @@ export function createExportClient(options: ExportClientOptions): ExportClient {
     const run: ExportRun = {
       header: header.promise,
       summary: summary.promise,
-      progress: () => ({ rowsSent, bytesReceived }),
+      progress: () => ({ rowsSent, bytesReceived, attempts: attemptsMade }),
       [Symbol.asyncIterator]() {
         if (read) throw new ExportClientError("an export's file can be read only once");
         read = true;
@@ -584,17 +630,14 @@ export function createExportClient(options: ExportClientOptions): ExportClient {
           await pipeline(Readable.from(run, { objectMode: false }), target);
           return summary.promise;
         }
-        const existing = await stat(target).catch(() => undefined);
-        if (existing !== undefined && !existing.isFile()) {
-          // Renaming over a device or a pipe would replace it with a regular
-          // file: as root, /dev/null itself.
+        if (await writtenInPlace(target)) {
+          // Renaming over a device, a pipe or a link would replace it with a
+          // regular file: as root, /dev/null itself; /dev/stdout's link
+          // instead of the file the shell opened.
           await pipeline(Readable.from(run, { objectMode: false }), createWriteStream(target));
           return summary.promise;
         }
-        const temporary = join(
-          dirname(target),
-          `.${basename(target)}.${randomUUID().slice(0, 8)}.part`,
-        );
+        const temporary = temporaryBeside(target);
         try {
           await pipeline(
             Readable.from(run, { objectMode: false }),

@@ -1,4 +1,5 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Readable } from "node:stream";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import {
   Code,
   createExportClient,
@@ -200,11 +201,48 @@ describe("rows this client refuses to send", () => {
     });
   });
 
-  it("array rows without columns", async () => {
-    const error = await failure({ format: "csv", rows: [[1, 2]] });
+  it("array rows without columns, and closes the source", async () => {
+    let closed = false;
+    function* rows() {
+      try {
+        yield [1, 2];
+      } finally {
+        closed = true;
+      }
+    }
+    const error = await failure({ format: "csv", rows: rows() });
     expect((error as Error).message).toBe(
       "columns cannot be inferred from an array: give columns, or send rows as objects",
     );
+    await vi.waitFor(() => expect(closed).toBe(true));
+  });
+
+  it("built-in objects whose data are not their properties: a Map, a Date, a Buffer", async () => {
+    for (const [row, kind] of [
+      [new Map([["a", 1]]), "Map"],
+      [new Date(0), "Date"],
+      [Buffer.from("ab"), "Buffer"],
+    ] as const) {
+      const given = await failure({ format: "csv", columns: ["a"], rows: [{ a: 1 }, row] });
+      expect(given).toBeInstanceOf(ExportInputError);
+      expect((given as Error).message).toBe(
+        `row 2 is an object (${kind}); rows are arrays of cells or objects keyed by column`,
+      );
+      const inferred = await failure({ format: "csv", rows: [row] });
+      expect((inferred as Error).message).toBe(
+        `columns cannot be inferred from an object (${kind}): give columns, or send rows as objects`,
+      );
+    }
+  });
+
+  it("cancels while it waits for the first row to infer the columns from, and closes the source", async () => {
+    const rows = new Readable({ objectMode: true, read() {} });
+    const abort = new AbortController();
+    setTimeout(() => abort.abort(), 50);
+    const error = await failure({ format: "csv", rows, signal: abort.signal });
+    expect(error).toMatchObject({ code: Code.Canceled, codeName: "CANCELLED" });
+    await vi.waitFor(() => expect(rows.destroyed).toBe(true));
+    expect(running.server.runningExports()).toBe(0);
   });
 });
 
@@ -229,6 +267,7 @@ describe("retry of refused exports", () => {
     const summary = await run.summary;
     expect(performance.now() - startedAt).toBeGreaterThanOrEqual(700);
     expect(summary.attempts).toBeGreaterThanOrEqual(2);
+    expect(run.progress().attempts).toBe(summary.attempts);
     expect(reads).toBe(1);
     expect(parseCsv(Buffer.concat(parts))).toEqual([
       ["n"],

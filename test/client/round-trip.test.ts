@@ -1,9 +1,9 @@
 import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
-import { lstat, mkdtemp, readdir, readFile, rm } from "node:fs/promises";
+import { lstat, mkdtemp, readdir, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { PassThrough, Readable, type Writable } from "node:stream";
 import { promisify } from "node:util";
 import { strFromU8, unzipSync } from "fflate";
@@ -72,7 +72,11 @@ describe.each(["grpc", "connect", "grpc-web"] as const)("over %s", (protocol) =>
         batches: 1,
         attempts: 1,
       });
-      expect(run.progress()).toEqual({ rowsSent: TRICKY_ROWS.length, bytesReceived: data.length });
+      expect(run.progress()).toEqual({
+        rowsSent: TRICKY_ROWS.length,
+        bytesReceived: data.length,
+        attempts: 1,
+      });
     } finally {
       client.close();
     }
@@ -209,6 +213,27 @@ describe("objects", () => {
     expect((await lstat(pipe)).isFIFO()).toBe(true);
     expect(await readdir(pipeDir)).toEqual(["file.csv"]);
     await rm(pipeDir, { recursive: true });
+  });
+
+  it("writes through a symbolic link in place, so the link stays (as /dev/stdout does)", async () => {
+    const linkDir = await mkdtemp(join(tmpdir(), "export-link-"));
+    const target = join(linkDir, "target.csv");
+    await writeFile(target, "old content");
+    const link = join(linkDir, "latest.csv");
+    await symlink(target, link);
+    const summary = await exportTrickyTo(link, Promise.resolve());
+    expect((await lstat(link)).isSymbolicLink()).toBe(true);
+    expect(sha256(await readFile(target))).toBe(summary.sha256);
+    expect((await readdir(linkDir)).sort()).toEqual(["latest.csv", "target.csv"]);
+    await rm(linkDir, { recursive: true });
+  });
+
+  it("writes a file whose name takes all of a name's 255 bytes", async () => {
+    const target = join(dir, `${"é".repeat(125)}a.csv`);
+    expect(Buffer.byteLength(basename(target))).toBe(255);
+    const summary = await exportTrickyTo(target, Promise.resolve());
+    expect(sha256(await readFile(target))).toBe(summary.sha256);
+    await rm(target);
   });
 
   it("refuses to read a file twice", async () => {
