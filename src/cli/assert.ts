@@ -138,6 +138,12 @@ export async function fetchText(url: string): Promise<{ status: number; body: st
   }
 }
 
+/** A flag's decimal number; NaN (refused by the range checks) for "" or other text, which Number() reads as 0. */
+function decimal(value: string | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  return /^\d+(\.\d+)?$/.test(value) ? Number(value) : Number.NaN;
+}
+
 export async function assertCommand(argv: readonly string[]): Promise<number> {
   const { values } = parseArgs({
     args: [...argv],
@@ -150,8 +156,8 @@ export async function assertCommand(argv: readonly string[]): Promise<number> {
     allowPositionals: false,
   });
   if (values.metrics === undefined) throw new UsageError("--metrics is required");
-  const p95Ms = Number(values["p95-ms"] ?? 10_000);
-  const minSuccessRatio = Number(values["min-success-ratio"] ?? 0.99);
+  const p95Ms = decimal(values["p95-ms"], 10_000);
+  const minSuccessRatio = decimal(values["min-success-ratio"], 0.99);
   if (!(p95Ms > 0)) throw new UsageError("--p95-ms must be a positive number");
   if (!(minSuccessRatio >= 0 && minSuccessRatio <= 1)) {
     throw new UsageError("--min-success-ratio must be between 0 and 1");

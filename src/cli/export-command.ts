@@ -1,6 +1,7 @@
 import { access, constants } from "node:fs/promises";
 import { dirname } from "node:path";
 import { parseArgs } from "node:util";
+import { writtenInPlace } from "../client/client.js";
 import {
   type ColumnDefinition,
   type ColumnKind,
@@ -12,13 +13,15 @@ import {
 import { CONNECTION_FLAGS, CONNECTION_USAGE, connect } from "./connection.js";
 import { INPUT_FORMATS, type InputFormat, openInput } from "./input.js";
 import { type Progress, showProgress } from "./progress.js";
-import { bytes, CliError, count, seconds, UsageError } from "./report.js";
+import { bytes, CliError, count, InterruptedError, seconds, UsageError } from "./report.js";
 
 export const EXPORT_USAGE = `export-cli export --format csv|pdf|xlsx --in FILE|- --out FILE|- [options]
 
 Streams records from NDJSON, CSV (with a header row) or a JSON array to the
 server and writes the file it renders. --out FILE is written atomically (a
-temporary file renamed once the SHA-256 matched); nothing is left on failure.
+temporary file renamed once the SHA-256 matched); nothing is left on failure
+or on Ctrl-C. A device, named pipe or symbolic link (/dev/stdout) is written
+in place, through the link.
 
 input:
   --in FILE|-            the records; - for stdin
@@ -26,7 +29,9 @@ input:
                          from the first byte: [ json, { ndjson, else csv)
   --input-delimiter C    CSV input's delimiter (default ,)
   --columns a,b:number,c keys (and types: text, number, boolean, timestamp) to
-                         export, in order; default: the first record's keys
+                         export, in order; default: CSV's header row, or the
+                         first JSON record's keys (integer-like keys first,
+                         as JavaScript orders them)
 output:
   --format csv|pdf|xlsx
   --out FILE|-           - for stdout
@@ -108,7 +113,12 @@ export async function exportCommand(argv: readonly string[]): Promise<void> {
   const pageSize = oneOf("page-size", values["page-size"], ["a4", "letter"] as const);
   const inputFormat = oneOf<InputFormat>("input-format", values["input-format"], INPUT_FORMATS);
   const toStdout = values.out === "-";
-  if (!toStdout) {
+  const inPlace = !toStdout && (await writtenInPlace(values.out));
+  if (inPlace) {
+    await access(values.out, constants.W_OK).catch((error: NodeJS.ErrnoException) => {
+      throw new CliError(`cannot write ${values.out}: ${error.code ?? error.message}`);
+    });
+  } else if (!toStdout) {
     // Checked first, so that a typo in --out fails before any row is sent.
     const folder = dirname(values.out);
     await access(folder, constants.W_OK).catch(() => {
@@ -121,10 +131,17 @@ export async function exportCommand(argv: readonly string[]): Promise<void> {
     ...(inputFormat ? { format: inputFormat } : {}),
     ...(values["input-delimiter"] ? { csvDelimiter: values["input-delimiter"] } : {}),
   });
+  // Ctrl-C cancels the export, so the temporary file is removed; a second
+  // one, with these listeners gone, ends the process at once.
+  const interrupted = new AbortController();
+  const interrupt = (signal: NodeJS.Signals) => interrupted.abort(signal);
+  process.once("SIGINT", interrupt).once("SIGTERM", interrupt);
+  const givenColumns = columns ?? input.header?.map((key) => ({ key }));
   const options: ExportOptions = {
     format,
     rows: input.records,
-    ...(columns ? { columns } : {}),
+    signal: interrupted.signal,
+    ...(givenColumns ? { columns: givenColumns } : {}),
     ...(values["file-name"] ? { fileName: values["file-name"] } : {}),
     csv: {
       ...(values.delimiter ? { delimiter: values.delimiter } : {}),
@@ -157,13 +174,25 @@ export async function exportCommand(argv: readonly string[]): Promise<void> {
   try {
     summary = await run.writeTo(toStdout ? process.stdout : values.out);
   } catch (error) {
+    if (interrupted.signal.aborted) {
+      const left =
+        toStdout || inPlace ? "what was written is incomplete" : `${values.out} was left as it was`;
+      throw new InterruptedError(
+        interrupted.signal.reason as NodeJS.Signals,
+        `the export was cancelled; ${left}`,
+      );
+    }
     if (error instanceof ExportInputError) {
       throw new CliError(`${input.position()}: ${error.message}`);
     }
     throw error;
   } finally {
+    process.off("SIGINT", interrupt).off("SIGTERM", interrupt);
     progress?.stop();
     client.close();
+    // A failed export may leave the input unread: stdin from a pipe that
+    // stays open would keep the process alive.
+    input.close();
   }
   const elapsedMs = performance.now() - startedAt;
   const header = await run.header;

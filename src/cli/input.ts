@@ -20,6 +20,13 @@ export interface RecordInput {
   bytesRead(): number;
   /** The input's size when it is a regular file. */
   readonly totalBytes: number | undefined;
+  /**
+   * CSV's header row, the records' keys in the order the input has them
+   * (a record object would put integer-like keys such as "2024" first).
+   */
+  readonly header: readonly string[] | undefined;
+  /** Stops reading: closes the file or stdin, even while a read waits. */
+  close(): void;
 }
 
 export interface InputOptions {
@@ -72,11 +79,33 @@ async function* ndjsonRecords(input: Readable, where: { line: number }) {
   }
 }
 
-async function* csvRecords(input: Readable, delimiter: string, where: { line: number }) {
+/** The header's names, refused if one repeats: csv-parse would keep only its last column. */
+function distinctNames(header: string[]): string[] {
+  const seen = new Map<string, number>();
+  for (const [index, name] of header.entries()) {
+    const first = seen.get(name);
+    if (first !== undefined) {
+      throw new Error(
+        `the header row names ${JSON.stringify(name)} twice (columns ${first + 1} and ${index + 1})`,
+      );
+    }
+    seen.set(name, index);
+  }
+  return header;
+}
+
+async function* csvRecords(
+  input: Readable,
+  delimiter: string,
+  where: { line: number; header?: readonly string[] },
+) {
   const parser = pipeline(
     input,
     parseCsv({
-      columns: true,
+      columns: (header: string[]) => {
+        where.header = distinctNames(header);
+        return header;
+      },
       bom: true,
       delimiter,
       info: true,
@@ -174,16 +203,32 @@ export async function openInput(path: string, options: InputOptions = {}): Promi
     })(),
     { objectMode: false },
   );
-  const where = { line: 0, element: 0 };
-  const records =
+  const where: { line: number; element: number; header?: readonly string[] } = {
+    line: 0,
+    element: 0,
+  };
+  let records: AsyncIterable<unknown> =
     format === "ndjson"
       ? ndjsonRecords(counted, where)
       : format === "csv"
         ? csvRecords(counted, options.csvDelimiter ?? ",", where)
         : jsonArrayRecords(counted, where);
+  if (format === "csv") {
+    // The header row comes with the first record: read it now, so that the
+    // columns keep the input's order.
+    const rest = records[Symbol.asyncIterator]();
+    const first = await rest.next();
+    records = (async function* () {
+      if (first.done) return;
+      yield first.value;
+      yield* { [Symbol.asyncIterator]: () => rest };
+    })();
+  }
   return {
     format,
     records,
+    header: where.header,
+    close: () => stream.destroy(),
     position: () =>
       format === "json" ? `input element ${where.element}` : `input line ${where.line}`,
     bytesRead: () => read,

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { ASSERT_USAGE, assertCommand } from "./assert.js";
 import { EXPORT_USAGE, exportCommand } from "./export-command.js";
-import { describeError, UsageError } from "./report.js";
+import { describeError, InterruptedError, UsageError } from "./report.js";
 import { SEED_USAGE, seedCommand } from "./seed.js";
 import { STATUS_USAGE, statusCommand } from "./status.js";
 
@@ -57,7 +57,7 @@ async function main(argv: readonly string[]): Promise<number> {
     process.stderr.write(
       `export-cli ${name}: ${first}\n${details.map((line) => `${line}\n`).join("")}`,
     );
-    return 1;
+    return error instanceof InterruptedError ? error.exitCode : 1;
   }
 }
 

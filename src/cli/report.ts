@@ -1,3 +1,4 @@
+import { constants } from "node:os";
 import { Code } from "@connectrpc/connect";
 import Table from "cli-table3";
 import { ExportCallError } from "../client/index.js";
@@ -10,6 +11,15 @@ export class UsageError extends Error {
 /** A failure already explained to the user; exit code 1. */
 export class CliError extends Error {
   override readonly name = "CliError";
+}
+
+/** The command stopped on a signal (Ctrl-C, SIGTERM); exit code 128 + its number, as shells report it. */
+export class InterruptedError extends CliError {
+  readonly exitCode: number;
+  constructor(signal: NodeJS.Signals, message: string) {
+    super(`interrupted by ${signal}: ${message}`);
+    this.exitCode = 128 + (constants.signals[signal] ?? 0);
+  }
 }
 
 const integers = new Intl.NumberFormat("en-US", { maximumFractionDigits: 0 });

@@ -84,7 +84,7 @@ async function runOne(client: ExportClient, scenario: Scenario, seed: number): P
       bytes: run.progress().bytesReceived,
       firstChunkMs,
       durationMs: performance.now() - startedAt,
-      attempts: 1,
+      attempts: run.progress().attempts,
     };
   }
 }
@@ -158,6 +158,9 @@ export async function seedCommand(argv: readonly string[]): Promise<number> {
     ];
   } else {
     if (values.records === undefined) throw new UsageError("--records or --batch is required");
+    if (values.concurrency !== undefined) {
+      throw new UsageError("--concurrency sets --batch's bursts: leave it out with --records");
+    }
     const format = values.format ?? "csv";
     if (format !== "csv" && format !== "pdf" && format !== "xlsx") {
       throw new UsageError("--format must be csv, pdf or xlsx");

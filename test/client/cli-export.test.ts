@@ -1,9 +1,10 @@
+import type { ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
-import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { lstat, mkdtemp, readdir, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { stringify } from "csv-stringify/sync";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { buildOnce, runCli, runCliInTerminal } from "../support/cli.js";
 import { parseCsv } from "../support/csv.js";
 import { ORDERS_PATH, type Order, readOrders } from "../support/orders.js";
@@ -170,6 +171,84 @@ describe("export-cli export", () => {
         "  field start.file_name: file name must not contain path separators or control characters\n",
     );
     expect(result.stdout.length).toBe(0);
+  });
+
+  it("exits as soon as the server refused, though stdin stays open", async () => {
+    const result = await runCli(
+      exportArgs("--format", "csv", "--in", "-", "--out", "-", "--file-name", "../escape.csv"),
+      { input: '{"a": 1}\n', holdStdin: true },
+    );
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/^export-cli export: INVALID_ARGUMENT: start\.file_name: /);
+  });
+
+  it("on Ctrl-C cancels the export, removes its temporary file and exits 130", async () => {
+    const out = join(dir, "interrupted.csv");
+    let cli: ChildProcess | undefined;
+    const result = runCli(exportArgs("--format", "csv", "--in", "-", "--out", out), {
+      input: '{"a": 1}\n',
+      holdStdin: true,
+      started: (child) => {
+        cli = child;
+      },
+    });
+    // The export is under way once its temporary file is there.
+    await vi.waitFor(
+      async () => {
+        const names = await readdir(dir);
+        expect(names.some((name) => name.startsWith(".interrupted.csv."))).toBe(true);
+        expect(running.server.runningExports()).toBe(1);
+      },
+      { timeout: 10_000 },
+    );
+    cli?.kill("SIGINT");
+    const { code, stderr } = await result;
+    expect(code).toBe(130);
+    expect(stderr).toBe(
+      `export-cli export: interrupted by SIGINT: the export was cancelled; ${out} was left as it was\n`,
+    );
+    expect((await readdir(dir)).filter((name) => name.includes("interrupted"))).toEqual([]);
+    await vi.waitFor(() => expect(running.server.runningExports()).toBe(0));
+  });
+
+  it("keeps a CSV header's order, year columns included; a header alone gives an empty table", async () => {
+    const args = exportArgs("--format", "csv", "--in", "-", "--input-format", "csv", "--out", "-");
+    const years = await runCli([...args, "--line-ending", "lf"], {
+      input: "region,2023,2024\nnorth,10,12\n",
+    });
+    expect(years.code).toBe(0);
+    expect(years.stdout.toString()).toBe("region,2023,2024\nnorth,10,12\n");
+    const headerOnly = await runCli([...args, "--line-ending", "lf"], { input: "a,b\n" });
+    expect(headerOnly.code).toBe(0);
+    expect(headerOnly.stdout.toString()).toBe("a,b\n");
+  });
+
+  it("refuses a CSV header that names a column twice, which would drop one", async () => {
+    const result = await runCli(
+      exportArgs("--format", "csv", "--in", "-", "--input-format", "csv", "--out", "-"),
+      { input: "id,phone,phone\n1,555-1111,555-2222\n" },
+    );
+    expect(result.code).toBe(1);
+    expect(result.stderr).toBe(
+      'export-cli export: input: the header row names "phone" twice (columns 2 and 3)\n',
+    );
+    expect(result.stdout.length).toBe(0);
+  });
+
+  it("writes --out through a symbolic link, leaving the link", async () => {
+    const target = join(dir, "link-target.csv");
+    await writeFile(target, "");
+    const link = join(dir, "link.csv");
+    await symlink(target, link);
+    const result = await runCli(
+      exportArgs("--format", "csv", "--in", "-", "--out", link, "--line-ending", "lf", "--quiet"),
+      { input: '{"a": 1}\n' },
+    );
+    expect(result.code).toBe(0);
+    expect((await lstat(link)).isSymbolicLink()).toBe(true);
+    expect(await readFile(target, "utf8")).toBe("a\n1\n");
+    await rm(link);
+    await rm(target);
   });
 
   it("says clearly that an unreachable server cannot be reached, and exits 1", async () => {

@@ -101,6 +101,14 @@ describe("export-cli seed and assert", () => {
     const [, row] = tableRows(seed.stdout.toString());
     expect(row?.slice(0, 3)).toEqual(["pdf 1,000", "ok", "1,000"]);
   });
+
+  it("seed refuses --concurrency without --batch, which alone has bursts", async () => {
+    const seed = await runCli(["seed", "--records", "10", "--concurrency", "3"]);
+    expect(seed.code).toBe(2);
+    expect(seed.stderr).toMatch(
+      /^export-cli seed: --concurrency sets --batch's bursts: leave it out with --records\n/,
+    );
+  });
 });
 
 describe("export-cli assert failing", () => {
@@ -145,6 +153,14 @@ describe("export-cli assert failing", () => {
       "60000",
     ]);
     expect(lenient.code).toBe(0);
+  });
+
+  it("refuses an empty or non-numeric threshold rather than reading it as 0", async () => {
+    for (const flag of ["--min-success-ratio=", "--min-success-ratio=0x1", "--p95-ms= "]) {
+      const result = await runCli(["assert", "--metrics", running.metricsUrl, flag]);
+      expect(result.code).toBe(2);
+      expect(result.stderr).toMatch(/^export-cli assert: --(min-success-ratio|p95-ms) must be /);
+    }
   });
 
   it("fails with a clear message when the metrics cannot be fetched", async () => {

@@ -1,4 +1,4 @@
-import { execFile, spawn } from "node:child_process";
+import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { mkdir, readFile, rmdir } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -68,7 +68,8 @@ export function withBuiltDist<T>(work: () => Promise<T>): Promise<T> {
 }
 
 export interface CliResult {
-  readonly code: number | null;
+  /** The exit code, or the signal that ended the process. */
+  readonly code: number | NodeJS.Signals | null;
   readonly stdout: Buffer;
   readonly stderr: string;
 }
@@ -79,6 +80,10 @@ export interface CliOptions {
   readonly env?: Record<string, string>;
   readonly cwd?: string;
   readonly timeoutMs?: number;
+  /** Leaves stdin open after `input`, as a producer that has more to say would. */
+  readonly holdStdin?: boolean;
+  /** Given the CLI's process once it runs, to signal it, say. */
+  readonly started?: (child: ChildProcess) => void;
 }
 
 /** Runs the built CLI with `args` as its own process; stdout and stderr are pipes, not TTYs. */
@@ -105,11 +110,16 @@ export async function runCli(
       stderr += text;
     });
     child.on("error", reject);
-    child.on("close", (code) => {
+    child.on("close", (code, signal) => {
       clearTimeout(timer);
-      resolve({ code, stdout: Buffer.concat(stdout), stderr });
+      child.stdin.destroy();
+      resolve({ code: code ?? signal, stdout: Buffer.concat(stdout), stderr });
     });
-    child.stdin.end(options.input ?? "");
+    // Input the CLI did not read is no error.
+    child.stdin.on("error", () => {});
+    if (options.holdStdin) child.stdin.write(options.input ?? "");
+    else child.stdin.end(options.input ?? "");
+    options.started?.(child);
   });
 }
 
