@@ -25,6 +25,11 @@ export type ExportErrorKind =
 
 export abstract class ExportError extends Error {
   abstract readonly kind: ExportErrorKind;
+
+  /** The message as the log may hold it: never a cell's value. */
+  get loggedMessage(): string {
+    return this.message;
+  }
 }
 
 /** The client sent something the contract does not allow. */
@@ -32,19 +37,43 @@ export class InvalidRequestError extends ExportError {
   override readonly name = "InvalidRequestError";
   readonly kind = "invalid_argument";
   readonly violations: readonly FieldViolation[];
+  readonly #logged: string | undefined;
 
-  constructor(violation: FieldViolation) {
+  /** `logged`: the message for the log, where the client's own quotes its data. */
+  constructor(violation: FieldViolation, logged?: string) {
     super(`${violation.field}: ${violation.description}`);
     this.violations = [violation];
+    this.#logged = logged;
+  }
+
+  override get loggedMessage(): string {
+    return this.#logged ?? this.message;
   }
 }
 
-/** A request message that could not be decoded: the field is the whole `request`. */
+/**
+ * A decoder's reason up to where it would quote the request: protobuf-es
+ * names the JSON field and then the value it could not take, and a JSON
+ * syntax error quotes the text around it. Binary decoders name no data.
+ */
+function withoutQuotedData(reason: string): string {
+  const field = /^cannot decode (?:field|message) [\w.]+ from JSON/.exec(reason);
+  if (field) return `${field[0]} (the rest quotes the request's data)`;
+  return reason.includes("JSON") ? "not valid JSON (the rest quotes the request's data)" : reason;
+}
+
+/**
+ * A request message that could not be decoded: the field is the whole
+ * `request`. The client hears the decoder's whole reason; the log, not
+ * what it quotes of the client's data.
+ */
 export function malformedRequestError(reason: string): InvalidRequestError {
-  return new InvalidRequestError({
-    field: "request",
-    description: `malformed request message: ${reason}`,
-  });
+  const field = "request";
+  const description = "malformed request message";
+  return new InvalidRequestError(
+    { field, description: `${description}: ${reason}` },
+    `${field}: ${description}: ${withoutQuotedData(reason)}`,
+  );
 }
 
 /** Every export slot of this server is taken. */

@@ -1,4 +1,5 @@
 import { type Logger, pino } from "pino";
+import { ExportError } from "../export/errors.js";
 import type { ExportObserver, ExportOutcome } from "../export/observer.js";
 
 export function createLogger(level: string): Logger {
@@ -31,7 +32,8 @@ function logOutcome(
   } else if (QUIET_OUTCOMES.has(outcome)) {
     logger.info(fields, message);
   } else {
-    logger.warn({ ...fields, reason: (error as Error | undefined)?.message }, message);
+    const reason = error instanceof ExportError ? error.loggedMessage : (error as Error)?.message;
+    logger.warn({ ...fields, reason }, message);
   }
 }
 

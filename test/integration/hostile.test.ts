@@ -72,6 +72,51 @@ describe("malformed request messages", () => {
   });
 });
 
+describe("JSON request messages the decoder refuses", () => {
+  it("answers a cell of the wrong type with INVALID_ARGUMENT, and the log holds none of the data the reason quotes", async () => {
+    const lines: string[] = [];
+    const logged = await startServer({}, lines);
+    const json = (message: unknown) =>
+      frame(Buffer.from(typeof message === "string" ? message : JSON.stringify(message)));
+    const jsonStart = json({
+      start: { format: "FORMAT_CSV", columns: [{ key: "name" }, { key: "card" }] },
+    });
+    const batches = [
+      json({ batch: { rows: [{ cells: ["Ada", 4111111111111111] }] } }),
+      json({ batch: { rows: [{ cells: ["x", "y"], nullCells: ["078-05-1120"] }] } }),
+      json('{"batch":{"rows":[{"cells":["Ada","4111 1111 1111 1111", x]}]}}'),
+    ];
+    try {
+      const messages: string[] = [];
+      for (const batch of batches) {
+        const result = await rawExport(logged.port, [jsonStart, batch], {
+          "content-type": "application/grpc+json",
+        });
+        expect(result.status).toBe(Code.InvalidArgument);
+        messages.push(result.message);
+      }
+      // The client hears its decoder's whole reason, its own data included.
+      expect(messages[0]).toContain("got 4111111111111111");
+      expect(messages[1]).toContain('got "078-05-1120"');
+      expect(messages[2]).toContain("1111");
+      await eventually(() => lines.filter((line) => line.includes("export_finished")).length === 3);
+      const reasons = lines
+        .map((line) => JSON.parse(line) as { event?: string; reason?: string })
+        .filter((entry) => entry.event === "export_finished")
+        .map((entry) => entry.reason);
+      expect(reasons).toEqual([
+        "request: malformed request message: cannot decode field export.v1.Row.cells from JSON (the rest quotes the request's data)",
+        "request: malformed request message: cannot decode field export.v1.Row.null_cells from JSON (the rest quotes the request's data)",
+        "request: malformed request message: cannot decode message export.v1.ExportRequest from JSON (the rest quotes the request's data)",
+      ]);
+      for (const data of ["4111", "078-05-1120", "Ada"])
+        expect(lines.join("\n")).not.toContain(data);
+    } finally {
+      await logged.close();
+    }
+  });
+});
+
 describe("calls that end while rows are still coming", () => {
   it("a passed deadline gets DEADLINE_EXCEEDED from the server and never a summary", async () => {
     let done = false;

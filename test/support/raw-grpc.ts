@@ -7,7 +7,7 @@ import {
 } from "../../gen/export/v1/export_pb.js";
 
 export interface RawResult {
-  /** `kind.case` of every response message, in order. */
+  /** `kind.case` of every response message, in order ("json" for each in JSON). */
   readonly kinds: string[];
   /** grpc-status and grpc-message (percent-decoded) from the trailers. */
   readonly status: number;
@@ -49,6 +49,7 @@ export function rawExport(
   headers: Record<string, string> = {},
 ): Promise<RawResult> {
   const { session, stream } = openExportStream(port, headers);
+  const json = headers["content-type"]?.includes("json") === true;
   return new Promise<RawResult>((resolve, reject) => {
     const kinds: string[] = [];
     let pending = Buffer.alloc(0);
@@ -56,8 +57,11 @@ export function rawExport(
       pending = Buffer.concat([pending, data]);
       while (pending.length >= 5 && pending.length >= 5 + pending.readUInt32BE(1)) {
         const size = pending.readUInt32BE(1);
-        const response = fromBinary(ExportResponseSchema, pending.subarray(5, 5 + size));
-        kinds.push(response.kind.case ?? "empty");
+        if (json) kinds.push("json");
+        else {
+          const response = fromBinary(ExportResponseSchema, pending.subarray(5, 5 + size));
+          kinds.push(response.kind.case ?? "empty");
+        }
         pending = pending.subarray(5 + size);
       }
     });
