@@ -31,6 +31,8 @@ const OUTCOME_OF_CODE: Partial<Record<Code, ExportOutcome>> = {
   [Code.InvalidArgument]: "invalid_argument",
   [Code.ResourceExhausted]: "limit_exceeded",
   [Code.Unavailable]: "unavailable",
+  // A compressed request to a server that takes none: the client's to change.
+  [Code.Unimplemented]: "invalid_argument",
 };
 
 function transportOutcome(cause: unknown): ExportOutcome {

@@ -1,6 +1,7 @@
-import { create } from "@bufbuild/protobuf";
+import { gzipSync } from "node:zlib";
+import { create, toBinary } from "@bufbuild/protobuf";
 import { Code } from "@connectrpc/connect";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { ExportRequestSchema, Format } from "../../gen/export/v1/export_pb.js";
 import { gate } from "../support/async.js";
 import { collectExport, createExportClient, type RequestInit } from "../support/connect-client.js";
@@ -69,6 +70,43 @@ describe("malformed request messages", () => {
     expect(result.status).toBe(Code.InvalidArgument);
     expect(result.message).toMatch(/^request: malformed request message: .*depth/);
     await expectHealthy();
+  });
+});
+
+describe("a compressed request to a server that takes none", () => {
+  it("gets UNIMPLEMENTED, counted and logged as the client's error, not the server's", async () => {
+    const lines: string[] = [];
+    const plain = await startServer({ compression: "none" }, lines);
+    try {
+      const payload = gzipSync(toBinary(ExportRequestSchema, start));
+      const compressed = Buffer.concat([Buffer.from([1, 0, 0, 0, 0]), payload]);
+      compressed.writeUInt32BE(payload.length, 1);
+      const outcomes = () =>
+        Promise.all(
+          (["invalid_argument", "internal"] as const).map(
+            async (outcome) =>
+              sample(await scrape(plain.metricsUrl), "export_requests_total", { outcome }) ?? 0,
+          ),
+        );
+      const before = await outcomes();
+      const result = await rawExport(plain.port, [compressed], {
+        "grpc-encoding": "gzip",
+        "grpc-accept-encoding": "gzip",
+      });
+      expect(result.status).toBe(Code.Unimplemented);
+      expect(result.message).toMatch(/unknown compression "gzip"/);
+      await vi.waitFor(async () => {
+        const after = await outcomes();
+        expect(after.map((count, i) => count - (before[i] ?? 0))).toEqual([1, 0]);
+      });
+      const entry = lines.map((line) => JSON.parse(line) as { level: number; outcome?: string });
+      expect(entry.find((logged) => logged.outcome !== undefined)).toMatchObject({
+        level: 40,
+        outcome: "invalid_argument",
+      });
+    } finally {
+      await plain.close();
+    }
   });
 });
 
