@@ -134,10 +134,12 @@ function validateColumns(start: ExportStart, limits: ExportLimits): ColumnSpec[]
   });
 }
 
-// Control characters and path separators would let a file name escape the
-// download folder or break a Content-Disposition header downstream.
-// biome-ignore lint/suspicious/noControlCharactersInRegex: matching them is the point
-const UNSAFE_FILE_NAME = /[\u0000-\u001f\u007f/\\]/;
+// Path separators would let a file name escape the download folder, and
+// control characters (C0 and C1, line and paragraph separators) break a
+// Content-Disposition header or a log line downstream; format characters
+// are invisible, and a bidi override shows "invoice\u202Evsc.exe" as
+// "invoiceexe.csv".
+const UNSAFE_FILE_NAME = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}/\\]/u;
 
 function validateFileName(fileName: string | undefined): string | undefined {
   if (fileName === undefined) return undefined;
@@ -147,7 +149,7 @@ function validateFileName(fileName: string | undefined): string | undefined {
   if (UNSAFE_FILE_NAME.test(fileName) || fileName === "." || fileName === "..") {
     throw invalid(
       "start.file_name",
-      "file name must not contain path separators or control characters",
+      "file name must not contain path separators, control or format characters",
     );
   }
   return fileName;

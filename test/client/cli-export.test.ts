@@ -167,8 +167,8 @@ describe("export-cli export", () => {
     );
     expect(result.code).toBe(1);
     expect(result.stderr).toBe(
-      "export-cli export: INVALID_ARGUMENT: start.file_name: file name must not contain path separators or control characters\n" +
-        "  field start.file_name: file name must not contain path separators or control characters\n",
+      "export-cli export: INVALID_ARGUMENT: start.file_name: file name must not contain path separators, control or format characters\n" +
+        "  field start.file_name: file name must not contain path separators, control or format characters\n",
     );
     expect(result.stdout.length).toBe(0);
   });

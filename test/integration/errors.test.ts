@@ -178,8 +178,25 @@ describe.each<ConnectProtocol>(["grpc", "grpc-web", "connect-binary", "connect-j
         client,
         [csvStart({ fileName: "../../etc/passwd" })],
         "start.file_name",
-        "file name must not contain path separators or control characters",
+        "file name must not contain path separators, control or format characters",
       );
+    });
+
+    it("refuses a file name with a C1 control, a line separator or a bidi override", async () => {
+      for (const fileName of ["a\u0085b.csv", "a\u2028b.csv", "invoice\u202Evsc.exe"]) {
+        await expectInvalidArgument(
+          client,
+          [csvStart({ fileName })],
+          "start.file_name",
+          "file name must not contain path separators, control or format characters",
+        );
+      }
+    });
+
+    it("keeps a file name in any script, accents and emoji included", async () => {
+      const fileName = "Bestellungen für Zoë, 東京 🚀.csv";
+      const result = await collectExport(client, [csvStart({ fileName })]);
+      expect(result.header.fileName).toBe(fileName);
     });
 
     it("refuses more columns than the limit with RESOURCE_EXHAUSTED", async () => {
