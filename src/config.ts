@@ -148,6 +148,13 @@ function oneOf<const T extends readonly [string, ...string[]]>(values: T) {
 const MiB = 1024 * 1024;
 
 /**
+ * The largest chunk whose response message, with its offset and framing,
+ * stays within the 4 MiB that grpc-js, grpc-go and C-core clients take by
+ * default: a 4 MiB chunk would be refused by every one of them.
+ */
+export const MAX_CHUNK_BYTES = 4 * MiB - 1024;
+
+/**
  * One render thread where there is a second core, none on one core. Not one
  * a core: each thread holds its own heap and fonts, 60 to 75 MiB more at
  * peak with five PDF exports on it.
@@ -167,7 +174,11 @@ const SETTINGS = {
   metricsPort: { env: "METRICS_PORT", fallback: "9464", ...integer(0, 65535) },
   maxConcurrentExports: { env: "MAX_CONCURRENT_EXPORTS", fallback: "5", ...integer(1, 10_000) },
   retryAfterMs: { env: "RETRY_AFTER_MS", fallback: "1000", ...integer(0, 3_600_000) },
-  chunkBytes: { env: "CHUNK_BYTES", fallback: String(64 * 1024), ...integer(1024, 4 * MiB) },
+  chunkBytes: {
+    env: "CHUNK_BYTES",
+    fallback: String(64 * 1024),
+    ...integer(1024, MAX_CHUNK_BYTES),
+  },
   flushIdleMs: { env: "FLUSH_IDLE_MS", fallback: "50", ...integer(1, 60_000) },
   idleTimeoutMs: { env: "IDLE_TIMEOUT_MS", fallback: "60000", ...integer(100, 86_400_000) },
   maxMessageBytes: {

@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import type { ServiceError } from "@grpc/grpc-js";
 import { status } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { MAX_CHUNK_BYTES } from "../../src/config.js";
 import { parseCsv } from "../support/csv.js";
 import { createGrpcJsClient, grpcJsExport } from "../support/grpc-js-client.js";
 import { type RunningServer, startServer } from "../support/server.js";
@@ -52,6 +53,32 @@ describe("CSV export with an @grpc/grpc-js client", () => {
     expect(summary?.rows).toBe(String(TRICKY_ROWS.length));
     expect(summary?.bytes).toBe(String(data.length));
     expect(summary?.sha256).toBe(createHash("sha256").update(data).digest("hex"));
+  });
+
+  it("takes the largest chunks the server may be set to send, within grpc-js's default 4 MiB", async () => {
+    const big = await startServer({ chunkBytes: MAX_CHUNK_BYTES, flushIdleMs: 60_000 });
+    const bigClient = createGrpcJsClient(big.port);
+    try {
+      const cell = "x".repeat(1200);
+      const batch = {
+        batch: { rows: Array.from({ length: 400 }, () => ({ cells: [cell, cell] })) },
+      };
+      const twoColumns = {
+        start: { format: "FORMAT_CSV", columns: [{ key: "a" }, { key: "b" }] },
+      };
+      const { responses, data } = await grpcJsExport(bigClient, [
+        twoColumns,
+        ...Array(5).fill(batch),
+      ]);
+      const sizes = responses.flatMap((response) =>
+        response.chunk ? [response.chunk.data.length] : [],
+      );
+      expect(sizes[0]).toBe(MAX_CHUNK_BYTES);
+      expect(responses.at(-1)?.summary?.bytes).toBe(String(data.length));
+    } finally {
+      bigClient.close();
+      await big.close();
+    }
   });
 
   it("renders JSON rows: numbers, booleans and null by the documented rules", async () => {

@@ -58,7 +58,7 @@ describe("loadConfig", () => {
       new ConfigError(
         "invalid configuration:\n" +
           '  PORT (--port) must be an integer from 0 to 65535, got "-1"\n' +
-          '  CHUNK_BYTES (--chunk-bytes) must be an integer from 1024 to 4194304, got "1"\n' +
+          '  CHUNK_BYTES (--chunk-bytes) must be an integer from 1024 to 4193280, got "1"\n' +
           '  COMPRESSION (--compression) must be one of none, gzip, got "brotli"',
       ),
     );
