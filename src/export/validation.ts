@@ -45,6 +45,8 @@ export interface ExportPlan {
 const MAX_KEY_CHARS = 128;
 /** Excel's limits: characters in a cell, in a sheet name. */
 const XLSX_MAX_CELL_CHARS = 32_767;
+/** Excel's last column is XFD. */
+const XLSX_MAX_COLUMNS = 16_384;
 const XLSX_MAX_SHEET_NAME_CHARS = 31;
 const XLSX_SHEET_NAME_FORBIDDEN = /[:\\/?*[\]]/;
 /** A zip without ZIP64 ends at 4 GiB: its offsets are 32-bit. */
@@ -91,17 +93,17 @@ function columnKindOf(type: ColumnType, field: string): ColumnKind {
   }
 }
 
-function validateColumns(start: ExportStart, limits: ExportLimits): ColumnSpec[] {
+function validateColumns(start: ExportStart, maxColumns: number): ColumnSpec[] {
   if (start.columns.length === 0) {
     throw invalid("start.columns", "at least one column is required");
   }
-  if (start.columns.length > limits.maxColumns) {
+  if (start.columns.length > maxColumns) {
     throw new LimitExceededError(
       "start.columns",
       "max_columns",
-      limits.maxColumns,
+      maxColumns,
       start.columns.length,
-      `${start.columns.length} columns exceed the limit of ${limits.maxColumns}`,
+      `${start.columns.length} columns exceed the limit of ${maxColumns}`,
     );
   }
   const firstIndexOfKey = new Map<string, number>();
@@ -240,7 +242,10 @@ export function validateStart(start: ExportStart, limits: ExportLimits, now: Dat
   const fileName = validateFileName(start.fileName);
   return {
     format,
-    columns: validateColumns(start, limits),
+    columns: validateColumns(
+      start,
+      format === "xlsx" ? Math.min(limits.maxColumns, XLSX_MAX_COLUMNS) : limits.maxColumns,
+    ),
     fileName,
     csv: validateCsv(start),
     pdf: validatePdf(start, now),

@@ -48,7 +48,10 @@ interface ReadSheet {
 async function readBack(data: Buffer): Promise<ReadSheet[]> {
   const file = join(await mkdtemp(join(tmpdir(), "xlsx-")), "export.xlsx");
   await writeFile(file, data);
-  return JSON.parse((await run("/usr/bin/python3", [READ_XLSX, file])).stdout) as ReadSheet[];
+  const { stdout } = await run("/usr/bin/python3", [READ_XLSX, file], {
+    maxBuffer: 64 * 1024 ** 2,
+  });
+  return JSON.parse(stdout) as ReadSheet[];
 }
 
 /** Excel writes characters XML cannot hold as _xHHHH_; Excel reads them back. */
@@ -217,6 +220,32 @@ describe("XLSX export", () => {
     const [info] = error.findDetails(ErrorInfoSchema);
     expect(info?.metadata).toEqual({ name: "max_cell_chars", limit: "32767", actual: "32768" });
     await eventually(() => running.server.runningExports() === 0);
+  });
+
+  it("refuses more than Excel's 16,384 columns, though MAX_COLUMNS allows them; CSV takes them", async () => {
+    const wide = await startServer({ maxColumns: 20_000 });
+    const wideClient = createExportClient(wide.baseUrl, "grpc");
+    try {
+      const columns = generatedColumns(16_385);
+      const { error } = await failedExport(
+        wideClient,
+        exportMessages([], { columns, start: xlsxStart() }),
+      );
+      expect(error.code).toBe(Code.ResourceExhausted);
+      expect(error.rawMessage).toBe("16385 columns exceed the limit of 16384");
+      const [info] = error.findDetails(ErrorInfoSchema);
+      expect(info?.metadata).toEqual({ name: "max_columns", limit: "16384", actual: "16385" });
+      const csv = await collectExport(wideClient, exportMessages([], { columns }));
+      expect(csv.summary.rows).toBe(0n);
+      const xlsx = await collectExport(
+        wideClient,
+        exportMessages([], { columns: columns.slice(0, 16_384), start: xlsxStart() }),
+      );
+      const [sheet] = await readBack(xlsx.data);
+      expect(sheet?.rows[0]?.at(-1)?.value).toBe(columns[16_383]?.title);
+    } finally {
+      await wide.close();
+    }
   });
 
   it("sends the first chunk while the client is still sending", async () => {
