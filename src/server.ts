@@ -44,6 +44,12 @@ export interface ServerDeps {
   readonly collectYoung?: CollectYoung | undefined;
 }
 
+/**
+ * After the grace period, how long exports' last answers (UNAVAILABLE) have
+ * to leave before their connections are cut.
+ */
+const ANSWERS_LEAVE_MS = 1_000;
+
 /** The services AUTH_OPEN_SERVICES can leave open, by their setting's name. */
 const OPENABLE_SERVICES = {
   health: [HealthService.typeName],
@@ -224,6 +230,7 @@ export function createServer(config: Config, deps: ServerDeps): ExportServer {
       return sidePort;
     },
     async close() {
+      const graceEnds = Date.now() + config.shutdownGraceMs;
       // Probes see the shutdown at once: /readyz 503, health NOT_SERVING.
       closing = true;
       health.shutdown();
@@ -238,11 +245,17 @@ export function createServer(config: Config, deps: ServerDeps): ExportServer {
       await drained;
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       for (const session of sessions) session.close();
-      // Sessions close once their streams have; a peer that keeps a stream
-      // open after the grace period is cut off.
-      const cutOff = setTimeout(() => {
-        for (const session of sessions) session.destroy();
-      }, config.shutdownGraceMs);
+      // Sessions close once their streams have. A peer that keeps a stream
+      // open (one that reads nothing holds its export's last answer) is cut
+      // off when the grace period ends, or a moment after it for the
+      // answers just sent: the whole shutdown stays within the grace period
+      // and that moment, as the Deployment's termination period counts it.
+      const cutOff = setTimeout(
+        () => {
+          for (const session of sessions) session.destroy();
+        },
+        Math.max(graceEnds - Date.now(), ANSWERS_LEAVE_MS),
+      );
       await closed;
       clearTimeout(cutOff);
       tokens.close();

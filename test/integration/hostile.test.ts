@@ -244,4 +244,21 @@ describe("shutdown", () => {
     await closing;
     expect(server.server.runningExports()).toBe(0);
   });
+
+  it("cuts off a client that reads nothing a moment after the grace period, not a second grace period later", async () => {
+    const graceMs = 4_000;
+    const server = await startServer({ shutdownGraceMs: graceMs, idleTimeoutMs: 60_000 });
+    const batches = [...generatedBatches(20_000, WIDTH, 1_000)].map((batch) =>
+      frameOf(request(batch)),
+    );
+    const stalled = stalledExport(server.port, [frameOf(start), ...batches]);
+    await stalled.blocked;
+    const startedAt = performance.now();
+    await server.server.close();
+    const closedInMs = performance.now() - startedAt;
+    // It used to wait a whole second grace period for the stalled client.
+    expect(closedInMs).toBeGreaterThanOrEqual(graceMs - 50);
+    expect(closedInMs).toBeLessThan(graceMs + 2_500);
+    expect(server.server.runningExports()).toBe(0);
+  }, 20_000);
 });
