@@ -51,6 +51,12 @@ function keepAlive(session: ServerHttp2Session, intervalMs: number, timeoutMs: n
 }
 
 /**
+ * How long a connection past MAX_CONNECTIONS may take to open its first
+ * call, which is answered with the limit, before it is closed anyway.
+ */
+const OVER_LIMIT_FIRST_CALL_MS = 1_000;
+
+/**
  * The HTTP/2 server the Connect handler runs on: h2c by default, TLS when a
  * certificate is configured, mutual TLS when a client CA is too; with the
  * per-connection stream limit, the server's connection limit and keepalive.
@@ -79,18 +85,30 @@ export function createListener(
       : createH2cServer({ settings }, onRequest);
 
   const sessions = new Set<ServerHttp2Session>();
+  /** The connections MAX_CONNECTIONS counts: not those past it, which are on their way out. */
+  const admitted = new Set<ServerHttp2Session>();
   const overLimit = new WeakSet<ServerHttp2Session>();
   server.on("session", (session) => {
     // A failed session is closed by Node; the error itself needs no handling.
     session.on("error", () => {});
-    if (sessions.size >= options.maxConnections) {
-      // Answer its first call with a status naming the limit, then close
-      // the connection: a dropped socket would tell the client nothing.
-      overLimit.add(session);
-      session.once("stream", () => session.close());
-    }
     sessions.add(session);
     session.once("close", () => sessions.delete(session));
+    if (admitted.size >= options.maxConnections) {
+      // Answer its first call with a status naming the limit, then close
+      // the connection: a dropped socket would tell the client nothing.
+      // One that opens no call is closed all the same, or idle connections
+      // could pile up past the limit.
+      overLimit.add(session);
+      const closing = setTimeout(() => session.close(), OVER_LIMIT_FIRST_CALL_MS);
+      session.once("stream", () => {
+        clearTimeout(closing);
+        session.close();
+      });
+      session.once("close", () => clearTimeout(closing));
+      return;
+    }
+    admitted.add(session);
+    session.once("close", () => admitted.delete(session));
     if (options.keepaliveIntervalMs > 0) {
       keepAlive(session, options.keepaliveIntervalMs, options.keepaliveTimeoutMs);
     }
@@ -106,7 +124,7 @@ export function createListener(
         undefined,
         "max_connections",
         limit,
-        sessions.size,
+        admitted.size,
         `the server holds ${limit} client connections, the most it takes (MAX_CONNECTIONS); retry later or share connections`,
       );
     },

@@ -1,11 +1,16 @@
 import { connect as connectHttp2 } from "node:http2";
 import { connect as connectTcp } from "node:net";
 import { Code, type ConnectError } from "@connectrpc/connect";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { Format } from "../../gen/export/v1/export_pb.js";
 import { ErrorInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
 import { withTimeout } from "../support/async.js";
-import { createExportClient, type RequestInit, requestStream } from "../support/connect-client.js";
+import {
+  collectExport,
+  createExportClient,
+  type RequestInit,
+  requestStream,
+} from "../support/connect-client.js";
 import { holdExports } from "../support/hold.js";
 import { sample, scrape } from "../support/metrics.js";
 import { eventually, type RunningServer, startServer } from "../support/server.js";
@@ -149,6 +154,40 @@ describe("connection limits", () => {
         1,
         "the server holds 1 client connections, the most it takes (MAX_CONNECTIONS); retry later or share connections",
       );
+      expect(await held.release()).toEqual([10n]);
+    } finally {
+      await running.close();
+    }
+  });
+});
+
+describe("connections past MAX_CONNECTIONS that open no call", () => {
+  it("are closed, so they neither pile up nor keep later clients out", async () => {
+    const running = await startServer({ maxConnections: 2 });
+    try {
+      const first = createExportClient(running.baseUrl, "grpc");
+      const held = await holdExports(first, 1, () => running.server.runningExports());
+      // The second connection is within the limit; the ten after it are not.
+      const idle = Array.from({ length: 11 }, () => connectHttp2(running.baseUrl));
+      for (const session of idle) session.on("error", () => {});
+      const pastLimit = idle
+        .slice(1)
+        .map((session) => new Promise((resolve) => session.once("close", resolve)));
+      await withTimeout(
+        Promise.all(pastLimit),
+        5_000,
+        "idle connections past the limit stayed open",
+      );
+      expect(idle[0]?.closed).toBe(false);
+      // Once the one within the limit goes, a new client is let in: the ten
+      // past it no longer count.
+      await new Promise<void>((resolve) => idle[0]?.close(() => resolve()));
+      const later = createExportClient(running.baseUrl, "grpc");
+      const rows = await vi.waitFor(async () => {
+        const result = await collectExport(later, [start, ...generatedBatches(10, WIDTH)]);
+        return result.summary.rows;
+      });
+      expect(rows).toBe(10n);
       expect(await held.release()).toEqual([10n]);
     } finally {
       await running.close();
