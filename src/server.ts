@@ -29,6 +29,7 @@ import {
   refusalKey,
   userKey,
 } from "./transport/context.js";
+import { dropUnreachableDeadline } from "./transport/deadline.js";
 import {
   abandonStream,
   clientResetStream,
@@ -200,6 +201,7 @@ export function createServer(config: Config, deps: ServerDeps): ExportServer {
   // of the first export's first chunk, spent here instead.
   new Headers();
   const listener = createListener(config, (request, response) => {
+    dropUnreachableDeadline(request.headers);
     stopUnreadRequestAfterAnswer(request, response);
     (isBinaryExport(request) ? binaryExportHandler : handler)(request, response);
   });

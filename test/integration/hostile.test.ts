@@ -155,6 +155,24 @@ describe("JSON request messages the decoder refuses", () => {
   });
 });
 
+describe("deadlines further away than Node's timers reach", () => {
+  it("are no deadline, not one that passes at once (grpc-js sends 30 days as 2592000S)", async () => {
+    const batch = frameOf(request(generatedBatches(3, WIDTH).next().value as RequestInit));
+    // Rows a moment after the start: time for a deadline to pass.
+    async function* slowly() {
+      yield frameOf(start);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      yield batch;
+    }
+    for (const timeout of ["2592000S", "597H"]) {
+      const result = await rawExport(running.port, slowly(), { "grpc-timeout": timeout });
+      expect(result.status).toBe(0);
+      expect(result.kinds.at(-1)).toBe("summary");
+    }
+    await expectHealthy();
+  });
+});
+
 describe("calls that end while rows are still coming", () => {
   it("a passed deadline gets DEADLINE_EXCEEDED from the server and never a summary", async () => {
     let done = false;

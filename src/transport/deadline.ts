@@ -1,0 +1,42 @@
+import type { IncomingHttpHeaders } from "node:http2";
+
+/** The longest delay Node's timers keep; a longer one fires at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** gRPC's `grpc-timeout` units, in milliseconds. */
+const GRPC_TIMEOUT_UNIT_MS: Readonly<Record<string, number>> = {
+  H: 3_600_000,
+  M: 60_000,
+  S: 1_000,
+  m: 1,
+  u: 1e-3,
+  n: 1e-6,
+};
+
+function timeoutMs(headers: IncomingHttpHeaders): { header: string; ms: number } | undefined {
+  const grpc = headers["grpc-timeout"];
+  const match = typeof grpc === "string" ? /^(\d{1,8})([HMSmun])$/.exec(grpc) : null;
+  if (match) {
+    return {
+      header: "grpc-timeout",
+      ms: Number(match[1]) * (GRPC_TIMEOUT_UNIT_MS[match[2] as string] as number),
+    };
+  }
+  const connect = headers["connect-timeout-ms"];
+  if (typeof connect === "string" && /^\d{1,10}$/.test(connect)) {
+    return { header: "connect-timeout-ms", ms: Number(connect) };
+  }
+  return undefined;
+}
+
+/**
+ * Drops a call's deadline when it is further away than Node's timers reach
+ * (about 24.8 days; grpc-js sends a 30-day deadline as `2592000S`):
+ * connect-node would arm it as a timer that fires at once and fail the
+ * call with DEADLINE_EXCEEDED. Such a call is bounded by the export's own
+ * longest duration (MAX_EXPORT_DURATION_MS, at most 7 days) instead.
+ */
+export function dropUnreachableDeadline(headers: IncomingHttpHeaders): void {
+  const deadline = timeoutMs(headers);
+  if (deadline !== undefined && deadline.ms > MAX_TIMER_MS) delete headers[deadline.header];
+}
