@@ -306,6 +306,9 @@ export function loadConfig(
   if (values.tlsClientCaFile !== undefined && values.tlsCertFile === undefined) {
     problems.push("TLS_CLIENT_CA_FILE needs TLS_CERT_FILE and TLS_KEY_FILE");
   }
+  if (values.port !== 0 && values.port === values.metricsPort) {
+    problems.push(`PORT and METRICS_PORT must differ (both ${values.port})`);
+  }
   if (problems.length > 0)
     throw new ConfigError(`invalid configuration:\n  ${problems.join("\n  ")}`);
   return Object.freeze(values as unknown as Config);

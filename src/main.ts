@@ -20,8 +20,12 @@ let server: ReturnType<typeof createServer>;
 try {
   server = createServer(config, { logger, collectYoung });
 } catch (error) {
-  if (!(error instanceof TokenListError)) throw error;
-  process.stderr.write(`export-at-scale: ${error.message}\n`);
+  // Everything createServer reads comes from the settings: tokens, TLS
+  // files, fonts. A file that is there but not what it should be is a
+  // setting to fix, said as plainly as a bad value.
+  const message = error instanceof Error ? error.message : String(error);
+  const reason = error instanceof TokenListError ? message : `cannot start: ${message}`;
+  process.stderr.write(`export-at-scale: ${reason}\n`);
   process.exit(2);
 }
 // Signal handlers go in before anything announces the server: a signal
@@ -48,7 +52,12 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
   });
 }
 
-const address = await server.listen();
+const address = await server.listen().catch((error: unknown) => {
+  process.stderr.write(
+    `export-at-scale: cannot listen on ${config.host} port ${config.port} (metrics ${config.metricsPort}): ${error instanceof Error ? error.message : String(error)}\n`,
+  );
+  process.exit(1);
+});
 logger.info(
   {
     host: address.address,

@@ -1,3 +1,6 @@
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { spawnServer } from "../support/child-server.js";
 import { withBuiltDist } from "../support/cli.js";
@@ -25,6 +28,33 @@ describe("README quick start", () => {
     const finished = server.logs.find((entry) => entry.event === "export_finished");
     expect(finished).toMatchObject({ outcome: "ok", rows: TRICKY_ROWS.length, format: "csv" });
     expect(JSON.stringify(server.logs)).not.toContain("Reykjavík");
+  });
+
+  it("refuses files and addresses it cannot use with a clear message, not a stack trace", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "bad-settings-"));
+    const notAFont = join(dir, "font.ttf");
+    await writeFile(notAFont, "not a font");
+    const start = (env: Record<string, string>) =>
+      spawnServer(["node", "--import", "tsx", "src/main.ts"], env);
+    try {
+      await expect(start({ PORT: "7123", METRICS_PORT: "7123" })).rejects.toThrow(
+        "server exited with 2 before listening: export-at-scale: invalid configuration:\n" +
+          "  PORT and METRICS_PORT must differ (both 7123)\n",
+      );
+      await expect(start({ PDF_FONT_PATH: notAFont })).rejects.toThrow(
+        /^server exited with 2 before listening: export-at-scale: cannot start: Unknown font format\n$/,
+      );
+      await expect(
+        start({ TLS_CERT_FILE: "package.json", TLS_KEY_FILE: "package.json" }),
+      ).rejects.toThrow(
+        /^server exited with 2 before listening: export-at-scale: cannot start: .*PEM/,
+      );
+      await expect(start({ HOST: "no-such-host.invalid" })).rejects.toThrow(
+        /^server exited with 1 before listening: export-at-scale: cannot listen on no-such-host\.invalid port 0 \(metrics 0\): getaddrinfo .*no-such-host\.invalid\n$/,
+      );
+    } finally {
+      await rm(dir, { recursive: true });
+    }
   });
 
   it("refuses bad settings at start with a clear message", async () => {
