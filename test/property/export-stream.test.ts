@@ -346,7 +346,18 @@ const startFault: fc.Arbitrary<(start: StartPlain) => StartPlain> = fc.oneof(
     columns: [...start.columns, { key: start.columns[0]?.key ?? "" }],
   })),
   fc
-    .constantFrom("", ".", "..", "a/b", "a\\b", "tab\there", "n".repeat(256))
+    .constantFrom(
+      "",
+      ".",
+      "..",
+      "a/b",
+      "a\\b",
+      "tab\there",
+      "c1\u0085",
+      "line\u2028",
+      "bidi\u202Eexe.csv",
+      "n".repeat(256),
+    )
     .map((fileName) => (start: StartPlain) => ({ ...start, fileName })),
   fc
     .oneof(

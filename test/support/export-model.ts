@@ -111,9 +111,11 @@ const KNOWN_COLUMN_TYPES: readonly number[] = [
   ColumnType.BOOLEAN,
 ];
 
-/** What a file name may not hold: control characters and path separators. */
-// biome-ignore lint/suspicious/noControlCharactersInRegex: file names must not hold them
-export const UNSAFE_FILE_NAME = /[\u0000-\u001f\u007f/\\]/;
+/**
+ * What a file name may not hold: path separators, control characters (C0,
+ * C1, line and paragraph separators) and invisible format characters.
+ */
+export const UNSAFE_FILE_NAME = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}/\\]/u;
 
 interface Plan {
   readonly format: "csv" | "pdf";
