@@ -36,6 +36,8 @@ export interface InputOptions {
   readonly csvDelimiter?: string;
 }
 
+const UTF8_BOM = Buffer.from([0xef, 0xbb, 0xbf]);
+
 const FORMAT_OF_EXTENSION: Readonly<Record<string, InputFormat>> = {
   ".ndjson": "ndjson",
   ".jsonl": "ndjson",
@@ -184,8 +186,14 @@ export async function openInput(path: string, options: InputOptions = {}): Promi
     for (;;) {
       const next = await counting.next();
       if (next.done) break;
-      head.push(next.value);
-      const text = next.value.toString("latin1").trimStart();
+      // A UTF-8 byte order mark, which Windows tools write, is not part of
+      // the records, and would hide the first byte that tells the format.
+      const chunk =
+        head.length === 0 && next.value.subarray(0, 3).equals(UTF8_BOM)
+          ? next.value.subarray(3)
+          : next.value;
+      head.push(chunk);
+      const text = chunk.toString("latin1").trimStart();
       if (text !== "") {
         firstByte = text.charCodeAt(0);
         break;

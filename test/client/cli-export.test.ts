@@ -223,6 +223,18 @@ describe("export-cli export", () => {
     expect(headerOnly.stdout.toString()).toBe("a,b\n");
   });
 
+  it("reads NDJSON and JSON that start with a byte order mark, from stdin too", async () => {
+    const bom = "\uFEFF";
+    for (const input of [`${bom}{"a": 1}\n{"a": 2}\n`, `${bom}[{"a": 1}, {"a": 2}]`]) {
+      const result = await runCli(
+        exportArgs("--format", "csv", "--in", "-", "--out", "-", "--line-ending", "lf"),
+        { input },
+      );
+      expect(result.code).toBe(0);
+      expect(result.stdout.toString()).toBe("a\n1\n2\n");
+    }
+  });
+
   it("refuses a CSV header that names a column twice, which would drop one", async () => {
     const result = await runCli(
       exportArgs("--format", "csv", "--in", "-", "--input-format", "csv", "--out", "-"),
