@@ -37,6 +37,14 @@ afterAll(async () => {
 const exportArgs = (...args: string[]) => ["export", "--server", running.baseUrl, ...args];
 const sha256 = (data: Buffer) => createHash("sha256").update(data).digest("hex");
 
+/** An export of `input` on stdin with `args`: exit code 1, `stderr` said, nothing on stdout. */
+async function expectExportFailed(args: readonly string[], input: string, stderr: string) {
+  const result = await runCli(exportArgs(...args), { input });
+  expect(result.code).toBe(1);
+  expect(result.stderr).toBe(stderr);
+  expect(result.stdout.length).toBe(0);
+}
+
 describe("export-cli export", () => {
   it("turns NDJSON into CSV, written atomically, with one summary line on a non-TTY stderr", async () => {
     const out = join(dir, "orders.csv");
@@ -161,16 +169,12 @@ describe("export-cli export", () => {
   });
 
   it("prints the server's message and details, and exits 1", async () => {
-    const result = await runCli(
-      exportArgs("--format", "csv", "--in", "-", "--out", "-", "--file-name", "../escape.csv"),
-      { input: '{"a": 1}\n' },
-    );
-    expect(result.code).toBe(1);
-    expect(result.stderr).toBe(
+    await expectExportFailed(
+      ["--format", "csv", "--in", "-", "--out", "-", "--file-name", "../escape.csv"],
+      '{"a": 1}\n',
       "export-cli export: INVALID_ARGUMENT: start.file_name: file name must not contain path separators, control or format characters\n" +
         "  field start.file_name: file name must not contain path separators, control or format characters\n",
     );
-    expect(result.stdout.length).toBe(0);
   });
 
   it("exits as soon as the server refused, though stdin stays open", async () => {
@@ -236,15 +240,11 @@ describe("export-cli export", () => {
   });
 
   it("refuses a CSV header that names a column twice, which would drop one", async () => {
-    const result = await runCli(
-      exportArgs("--format", "csv", "--in", "-", "--input-format", "csv", "--out", "-"),
-      { input: "id,phone,phone\n1,555-1111,555-2222\n" },
-    );
-    expect(result.code).toBe(1);
-    expect(result.stderr).toBe(
+    await expectExportFailed(
+      ["--format", "csv", "--in", "-", "--input-format", "csv", "--out", "-"],
+      "id,phone,phone\n1,555-1111,555-2222\n",
       'export-cli export: input: the header row names "phone" twice (columns 2 and 3)\n',
     );
-    expect(result.stdout.length).toBe(0);
   });
 
   it("writes --out through a symbolic link, leaving the link", async () => {
