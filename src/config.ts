@@ -73,6 +73,15 @@ function integer(min: number, max: number): Pick<Setting, "expected" | "schema">
   };
 }
 
+/** 0 (off), or an integer from `min` to `max`. */
+function offOrInteger(min: number, max: number): Pick<Setting, "expected" | "schema"> {
+  const { schema } = integer(min, max);
+  return {
+    expected: `0 (off) or an integer from ${min} to ${max}`,
+    schema: z.union([z.literal("0").transform(() => 0), schema]),
+  };
+}
+
 function optionalFile(): Pick<Setting, "expected" | "schema"> {
   return {
     expected: "empty, or the path of a readable .ttf or .otf file",
@@ -235,10 +244,11 @@ const SETTINGS = {
     ...integer(1, 10_000),
   },
   maxConnections: { env: "MAX_CONNECTIONS", fallback: "1000", ...integer(1, 1_000_000) },
+  // A ping every few milliseconds on every connection would only burn CPU.
   keepaliveIntervalMs: {
     env: "KEEPALIVE_INTERVAL_MS",
     fallback: "30000",
-    ...integer(0, 3_600_000),
+    ...offOrInteger(100, 3_600_000),
   },
   keepaliveTimeoutMs: {
     env: "KEEPALIVE_TIMEOUT_MS",

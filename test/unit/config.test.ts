@@ -64,6 +64,14 @@ describe("loadConfig", () => {
     );
   });
 
+  it("takes keepalive pings off (0) or at least 100 ms apart", () => {
+    expect(loadConfig([], { KEEPALIVE_INTERVAL_MS: "0" }).keepaliveIntervalMs).toBe(0);
+    expect(loadConfig([], { KEEPALIVE_INTERVAL_MS: "100" }).keepaliveIntervalMs).toBe(100);
+    expect(() => loadConfig([], { KEEPALIVE_INTERVAL_MS: "1" })).toThrow(
+      'KEEPALIVE_INTERVAL_MS (--keepalive-interval-ms) must be 0 (off) or an integer from 100 to 3600000, got "1"',
+    );
+  });
+
   it("takes a readable font file for PDFs and refuses anything else", () => {
     const font = "node_modules/dejavu-fonts-ttf/ttf/DejaVuSansMono.ttf";
     expect(loadConfig(["--pdf-font-path", font], {}).pdfFontPath).toBe(font);
