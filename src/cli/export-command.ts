@@ -1,7 +1,7 @@
 import { access, constants } from "node:fs/promises";
 import { dirname } from "node:path";
 import { parseArgs } from "node:util";
-import { writtenInPlace } from "../client/client.js";
+import { entryAt, writtenInPlace } from "../client/client.js";
 import {
   type ColumnDefinition,
   type ColumnKind,
@@ -113,7 +113,7 @@ export async function exportCommand(argv: readonly string[]): Promise<void> {
   const pageSize = oneOf("page-size", values["page-size"], ["a4", "letter"] as const);
   const inputFormat = oneOf<InputFormat>("input-format", values["input-format"], INPUT_FORMATS);
   const toStdout = values.out === "-";
-  const inPlace = !toStdout && (await writtenInPlace(values.out));
+  const inPlace = !toStdout && writtenInPlace(await entryAt(values.out));
   if (inPlace) {
     await access(values.out, constants.W_OK).catch((error: NodeJS.ErrnoException) => {
       throw new CliError(`cannot write ${values.out}: ${error.code ?? error.message}`);

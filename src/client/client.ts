@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
-import { createWriteStream } from "node:fs";
-import { lstat, rename, rm } from "node:fs/promises";
+import { createWriteStream, type Stats } from "node:fs";
+import { chmod, lstat, rename, rm } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { Readable, type Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -300,9 +300,13 @@ function temporaryBeside(target: string): string {
   return join(dirname(target), `.${name.join("")}${suffix}`);
 }
 
-/** Whether `target` exists and is written in place rather than replaced (see `writeTo`). */
-export async function writtenInPlace(target: string): Promise<boolean> {
-  const entry = await lstat(target).catch(() => undefined);
+/** What is at `target` now, the link itself for a link; undefined for nothing. */
+export function entryAt(target: string): Promise<Stats | undefined> {
+  return lstat(target).catch(() => undefined);
+}
+
+/** Whether `writeTo` writes into this entry in place rather than replacing it. */
+export function writtenInPlace(entry: Stats | undefined): boolean {
   return entry !== undefined && !entry.isFile();
 }
 
@@ -630,7 +634,8 @@ export function createExportClient(options: ExportClientOptions): ExportClient {
           await pipeline(Readable.from(run, { objectMode: false }), target);
           return summary.promise;
         }
-        if (await writtenInPlace(target)) {
+        const existing = await entryAt(target);
+        if (writtenInPlace(existing)) {
           // Renaming over a device, a pipe or a link would replace it with a
           // regular file: as root, /dev/null itself; /dev/stdout's link
           // instead of the file the shell opened.
@@ -643,6 +648,9 @@ export function createExportClient(options: ExportClientOptions): ExportClient {
             Readable.from(run, { objectMode: false }),
             createWriteStream(temporary, { flags: "wx" }),
           );
+          // A file that replaces another keeps its permissions: one made
+          // private stays private.
+          if (existing !== undefined) await chmod(temporary, existing.mode & 0o7777);
           await rename(temporary, target);
         } catch (error) {
           await rm(temporary, { force: true });

@@ -1,7 +1,7 @@
 import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
-import { lstat, mkdtemp, readdir, readFile, rm, symlink, writeFile } from "node:fs/promises";
+import { lstat, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { PassThrough, Readable, type Writable } from "node:stream";
@@ -226,6 +226,15 @@ describe("objects", () => {
     expect(sha256(await readFile(target))).toBe(summary.sha256);
     expect((await readdir(linkDir)).sort()).toEqual(["latest.csv", "target.csv"]);
     await rm(linkDir, { recursive: true });
+  });
+
+  it("keeps the permissions of a file it replaces", async () => {
+    const target = join(dir, "private.csv");
+    await writeFile(target, "old", { mode: 0o600 });
+    const summary = await exportTrickyTo(target, Promise.resolve());
+    expect(sha256(await readFile(target))).toBe(summary.sha256);
+    expect((await stat(target)).mode & 0o777).toBe(0o600);
+    await rm(target);
   });
 
   it("writes a file whose name takes all of a name's 255 bytes", async () => {
