@@ -67,6 +67,23 @@ function oneOf<T extends string>(flag: string, value: string | undefined, values
   throw new UsageError(`--${flag} must be one of ${values.join(", ")}, got ${value}`);
 }
 
+/** The output flags of each format: one given for another format is a mistake to point out. */
+const FLAGS_OF_FORMAT: Readonly<Record<ExportFormat, readonly string[]>> = {
+  csv: ["delimiter", "line-ending", "quote-all", "bom", "omit-header", "escape-formulas"],
+  pdf: ["title", "page-size", "landscape", "omit-generated-at"],
+  xlsx: ["sheet-name"],
+};
+
+function refuseOtherFormatsFlags(format: ExportFormat, given: Readonly<Record<string, unknown>>) {
+  for (const [other, flags] of Object.entries(FLAGS_OF_FORMAT)) {
+    if (other === format) continue;
+    const flag = flags.find((name) => given[name] !== undefined);
+    if (flag !== undefined) {
+      throw new UsageError(`--${flag} is for --format ${other}, not ${format}`);
+    }
+  }
+}
+
 function positiveInteger(flag: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
   if (!/^[1-9]\d*$/.test(value)) throw new UsageError(`--${flag} must be a positive integer`);
@@ -105,6 +122,7 @@ export async function exportCommand(argv: readonly string[]): Promise<void> {
   });
   const format = oneOf<ExportFormat>("format", values.format, ["csv", "pdf", "xlsx"]);
   if (!format) throw new UsageError("--format is required: csv, pdf or xlsx");
+  refuseOtherFormatsFlags(format, values);
   if (values.in === undefined) throw new UsageError("--in is required: a file, or - for stdin");
   if (values.out === undefined) throw new UsageError("--out is required: a file, or - for stdout");
   const retry = positiveInteger("retry", values.retry);

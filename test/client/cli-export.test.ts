@@ -286,6 +286,19 @@ describe("export-cli export", () => {
     expect((await readdir(dir)).filter((name) => name.includes("unreachable"))).toEqual([]);
   });
 
+  it("refuses an output flag of another format, which would be ignored", async () => {
+    for (const [args, message] of [
+      [["--format", "csv", "--title", "Orders"], "--title is for --format pdf, not csv"],
+      [["--format", "pdf", "--delimiter", ";"], "--delimiter is for --format csv, not pdf"],
+      [["--format", "xlsx", "--landscape"], "--landscape is for --format pdf, not xlsx"],
+      [["--format", "csv", "--sheet-name", "S"], "--sheet-name is for --format xlsx, not csv"],
+    ] as const) {
+      const result = await runCli(exportArgs(...args, "--in", "-", "--out", "-"));
+      expect(result.code).toBe(2);
+      expect(result.stderr.startsWith(`export-cli export: ${message}\n`)).toBe(true);
+    }
+  });
+
   it("answers wrong flags with the usage and exit code 2", async () => {
     const result = await runCli(exportArgs("--in", ORDERS_PATH, "--out", "-"));
     expect(result.code).toBe(2);
