@@ -299,6 +299,16 @@ describe("export-cli export", () => {
     }
   });
 
+  it("prints its usage to stderr with exit code 2 when given no command, to stdout for --help", async () => {
+    const none = await runCli([]);
+    expect(none.code).toBe(2);
+    expect(none.stdout.length).toBe(0);
+    expect(none.stderr).toMatch(/^export-cli: the command line of Export@Scale\n/);
+    const help = await runCli(["--help"]);
+    expect(help.code).toBe(0);
+    expect(help.stdout.toString()).toBe(none.stderr);
+  });
+
   it("answers wrong flags with the usage and exit code 2", async () => {
     const result = await runCli(exportArgs("--in", ORDERS_PATH, "--out", "-"));
     expect(result.code).toBe(2);
