@@ -6,7 +6,7 @@ import {
   type ExportClientOptions,
   type ExportProtocol,
 } from "../client/index.js";
-import { UsageError } from "./report.js";
+import { CliError, UsageError } from "./report.js";
 
 export const DEFAULT_SERVER = "http://localhost:50051";
 const PROTOCOLS: readonly ExportProtocol[] = ["grpc", "connect", "grpc-web"];
@@ -41,15 +41,17 @@ export interface ConnectionValues {
 export function serverUrl(values: ConnectionValues): string {
   const server = values.server ?? process.env.EXPORT_SERVER ?? DEFAULT_SERVER;
   if (!URL.canParse(server) || !/^https?:$/.test(new URL(server).protocol)) {
-    throw new UsageError(`--server must be an http:// or https:// URL, got ${server}`);
+    const from = values.server === undefined ? "$EXPORT_SERVER" : "--server";
+    throw new UsageError(`${from} must be an http:// or https:// URL, got ${server}`);
   }
   return server;
 }
 
+/** A file the flags name; one that cannot be read is a failure (exit 1), the flags being right. */
 async function pem(path: string | undefined, flag: string): Promise<Buffer | undefined> {
   if (path === undefined) return undefined;
   return readFile(path).catch((error: Error) => {
-    throw new UsageError(`--${flag} ${path}: ${error.message}`);
+    throw new CliError(`--${flag} ${path}: ${error.message}`);
   });
 }
 

@@ -263,6 +263,29 @@ describe("export-cli export", () => {
     await rm(target);
   });
 
+  it("names $EXPORT_SERVER when its URL is wrong, and fails with exit code 1 on a --ca it cannot read", async () => {
+    const badEnv = await runCli(["export", "--format", "csv", "--in", "-", "--out", "-"], {
+      env: { EXPORT_SERVER: "localhost:50051" },
+    });
+    expect(badEnv.code).toBe(2);
+    expect(badEnv.stderr).toMatch(
+      /^export-cli export: \$EXPORT_SERVER must be an http:\/\/ or https:\/\/ URL, got localhost:50051\n/,
+    );
+    const missingCa = join(dir, "no-such-ca.pem");
+    const unreadable = await runCli(
+      ["export", "--server", "https://127.0.0.1:1", "--ca", missingCa, "--format", "csv"].concat([
+        "--in",
+        "-",
+        "--out",
+        "-",
+      ]),
+    );
+    expect(unreadable.code).toBe(1);
+    expect(unreadable.stderr).toBe(
+      `export-cli export: --ca ${missingCa}: ENOENT: no such file or directory, open '${missingCa}'\n`,
+    );
+  });
+
   it("says clearly that an unreachable server cannot be reached, and exits 1", async () => {
     const gone = await startServer();
     await gone.close();
