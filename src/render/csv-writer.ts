@@ -93,7 +93,8 @@ export function createUtf8CsvWriter(
   const delimiterByte = delimiter.charCodeAt(0);
   const recordDelimiter = Buffer.from(settings.recordDelimiter);
   const field = fieldWriter(settings);
-  const decoder = new TextDecoder();
+  // A leading U+FEFF is a character of the cell, not a byte order mark to drop.
+  const decoder = new TextDecoder("utf-8", { ignoreBOM: true });
   // Reused between blocks, so a block costs one exact-size copy, not a
   // buffer sized for the worst case.
   let scratch = Buffer.allocUnsafe(64 * 1024);

@@ -32,6 +32,7 @@ const special = fc.constantFrom(
   "😀",
   "\u0000",
   "\uff1d",
+  "\ufeff",
   "0",
   "-0.75",
   "1e5",
