@@ -46,6 +46,11 @@ export function columnLetters(index: number): string {
 const NUMBER = /^-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?$/;
 /** Digits a double always keeps; a longer number stays text, every digit intact. */
 const EXACT_DIGITS = 15;
+/**
+ * The smallest double with all of its precision: below it (subnormals) a
+ * double keeps fewer digits, and Excel keeps none.
+ */
+const SMALLEST_NORMAL = 2.2250738585072014e-308;
 
 /** Whether a double holds the number as written: few enough digits, in range. */
 function isExactDouble(text: string): boolean {
@@ -56,7 +61,10 @@ function isExactDouble(text: string): boolean {
   const digits = mantissa.replace(/^0+/, "").replace(/0+$/, "");
   const value = Number(text);
   return (
-    digits.length <= EXACT_DIGITS && Number.isFinite(value) && (value !== 0) === (digits !== "")
+    digits.length <= EXACT_DIGITS &&
+    Number.isFinite(value) &&
+    (value !== 0) === (digits !== "") &&
+    (value === 0 || Math.abs(value) >= SMALLEST_NORMAL)
   );
 }
 
@@ -98,7 +106,11 @@ export function excelSerial(text: string): { serial: number; withTime: boolean }
   if (zone && zone !== "Z") {
     const sign = zone.startsWith("-") ? -1 : 1;
     const digits = zone.slice(1).replace(":", "");
-    ms -= sign * (Number(digits.slice(0, 2)) * 60 + Number(digits.slice(2))) * 60_000;
+    const offsetHours = Number(digits.slice(0, 2));
+    const offsetMinutes = Number(digits.slice(2));
+    // No place is more than 14 hours from UTC; +99:99 is no offset at all.
+    if (offsetHours > 14 || offsetMinutes > 59) return undefined;
+    ms -= sign * (offsetHours * 60 + offsetMinutes) * 60_000;
   }
   const serial = ms / MS_PER_DAY + EXCEL_EPOCH_DAYS;
   return serial < 61 ? undefined : { serial, withTime: hour !== undefined };
