@@ -21,6 +21,7 @@ import type {
   RowBlock,
   XlsxSettings,
 } from "../render/renderer.js";
+import { leadingUnits, MAX_SHEET_NAME_UNITS } from "../render/xlsx/parts.js";
 import { InvalidRequestError, LimitExceededError, malformedRequestError } from "./errors.js";
 import type { ExportLimits } from "./limits.js";
 import { readUtf8Rows } from "./row-batch-wire.js";
@@ -47,8 +48,7 @@ const MAX_KEY_CHARS = 128;
 const XLSX_MAX_CELL_CHARS = 32_767;
 /** Excel's last column is XFD. */
 const XLSX_MAX_COLUMNS = 16_384;
-const XLSX_MAX_SHEET_NAME_CHARS = 31;
-const XLSX_SHEET_NAME_FORBIDDEN = /[:\\/?*[\]]/;
+const XLSX_SHEET_NAME_FORBIDDEN = /[:\\/?*[\]\p{Cc}]/u;
 /** A zip without ZIP64 ends at 4 GiB: its offsets are 32-bit. */
 const XLSX_MAX_BYTES = 4 * 1024 ** 3 - 1024 ** 2;
 const MAX_TITLE_CHARS = 1024;
@@ -216,23 +216,25 @@ function validateXlsx(start: ExportStart, fileName: string | undefined): XlsxSet
   const sheetName = start.xlsx?.sheetName ?? "";
   if (sheetName !== "") {
     if (
-      sheetName.length > XLSX_MAX_SHEET_NAME_CHARS ||
+      sheetName.length > MAX_SHEET_NAME_UNITS ||
       XLSX_SHEET_NAME_FORBIDDEN.test(sheetName) ||
       sheetName.startsWith("'") ||
       sheetName.endsWith("'")
     ) {
       throw invalid(
         "start.xlsx.sheet_name",
-        `sheet name must be 1 to ${XLSX_MAX_SHEET_NAME_CHARS} characters, none of : \\ / ? * [ ], not starting or ending with '`,
+        `sheet name must be 1 to ${MAX_SHEET_NAME_UNITS} characters, none of : \\ / ? * [ ] or a control character, not starting or ending with '`,
       );
     }
     return { sheetName };
   }
-  const fromFile = (fileName ?? "")
-    .replace(/\.[^.]*$/, "")
-    .replaceAll(new RegExp(XLSX_SHEET_NAME_FORBIDDEN, "g"), "_")
-    .replace(/^'+|'+$/g, "")
-    .slice(0, XLSX_MAX_SHEET_NAME_CHARS);
+  const fromFile = leadingUnits(
+    (fileName ?? "")
+      .replace(/\.[^.]*$/, "")
+      .replaceAll(new RegExp(XLSX_SHEET_NAME_FORBIDDEN.source, "gu"), "_")
+      .replace(/^'+|'+$/g, ""),
+    MAX_SHEET_NAME_UNITS,
+  );
   return { sheetName: fromFile.trim() === "" ? "Export" : fromFile };
 }
 

@@ -188,12 +188,23 @@ describe("XLSX export", () => {
       }),
     );
     expect((await readBack(named.data))[0]?.name).toBe("Q3 ledger");
-    await expectInvalidArgument(
+    for (const sheetName of ["a/b", "Q3\tledger", "line\nbreak"]) {
+      await expectInvalidArgument(
+        client,
+        exportMessages([], { columns: COLUMNS, start: xlsxStart({ xlsx: { sheetName } }) }),
+        "start.xlsx.sheet_name",
+        "sheet name must be 1 to 31 characters, none of : \\ / ? * [ ] or a control character, not starting or ending with '",
+      );
+    }
+    // A file name cut to 31 characters for the sheet is not cut inside an emoji.
+    const emoji = await collectExport(
       client,
-      exportMessages([], { columns: COLUMNS, start: xlsxStart({ xlsx: { sheetName: "a/b" } }) }),
-      "start.xlsx.sheet_name",
-      "sheet name must be 1 to 31 characters, none of : \\ / ? * [ ], not starting or ending with '",
+      exportMessages([], {
+        columns: COLUMNS,
+        start: xlsxStart({ fileName: `${"a".repeat(30)}😀.xlsx` }),
+      }),
     );
+    expect((await readBack(emoji.data))[0]?.name).toBe("a".repeat(30));
   });
 
   it("writes an empty export as a workbook with its header row", async () => {
@@ -265,7 +276,7 @@ describe("XLSX export", () => {
 
   it("counts XLSX exports in the metrics", async () => {
     const metrics = await scrape(running.metricsUrl);
-    expect(sample(metrics, "export_requests_total", { format: "xlsx", outcome: "ok" })).toBe(4);
+    expect(sample(metrics, "export_requests_total", { format: "xlsx", outcome: "ok" })).toBe(5);
     expect(sample(metrics, "export_rows_total", { format: "xlsx" })).toBeGreaterThan(41_000);
   });
 });

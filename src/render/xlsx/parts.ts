@@ -17,6 +17,19 @@ export interface SheetEntry {
 }
 
 export const sheetPath = (index: number) => `xl/worksheets/sheet${index + 1}.xml`;
+
+/** Excel's longest sheet name, in UTF-16 units. */
+export const MAX_SHEET_NAME_UNITS = 31;
+
+/**
+ * The first `units` UTF-16 units of `text`, one fewer where the cut would
+ * leave half an emoji (which UTF-8 would write as U+FFFD).
+ */
+export function leadingUnits(text: string, units: number): string {
+  const prefix = text.slice(0, units);
+  const last = prefix.charCodeAt(prefix.length - 1);
+  return last >= 0xd800 && last <= 0xdbff ? prefix.slice(0, -1) : prefix;
+}
 export const CONTENT_TYPES_PATH = "[Content_Types].xml";
 
 /** `'Name'!$A$1:$H$9`: a range in another sheet, for a defined name. */

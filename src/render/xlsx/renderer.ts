@@ -12,6 +12,8 @@ import { cellRef, columnLetters, headerCell, valueCell } from "./cells.js";
 import {
   CONTENT_TYPES_PATH,
   contentTypes,
+  leadingUnits,
+  MAX_SHEET_NAME_UNITS,
   ROOT_RELATIONSHIPS,
   type SheetEntry,
   STYLES,
@@ -54,7 +56,7 @@ function columnWidths(columns: readonly ColumnSpec[], sample: CellRows): number[
 function sheetName(first: string, index: number): string {
   if (index === 0) return first;
   const suffix = ` (${index + 1})`;
-  return first.slice(0, 31 - suffix.length) + suffix;
+  return leadingUnits(first, MAX_SHEET_NAME_UNITS - suffix.length) + suffix;
 }
 
 /**
