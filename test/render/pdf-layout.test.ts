@@ -168,6 +168,16 @@ describe("cell text", () => {
     expect(lines).toEqual(["y".repeat(10), "y".repeat(10), `${"y".repeat(9)}…`]);
   });
 
+  it("shows the start of a cell whose first letter carries more marks than maxChars, then …", () => {
+    const text = `a${"\u0301".repeat(400)} and more text`;
+    // Marks take no room of their own, as in a font.
+    const measure = (part: string) => mono(part.replace(/\p{M}/gu, ""));
+    const lines = layoutText(text, 50, 3, 120, measure);
+    expect(lines.length).toBeGreaterThan(0);
+    expect(lines[0]?.text.startsWith("a\u0301")).toBe(true);
+    expect(lines.at(-1)?.text.endsWith(ELLIPSIS)).toBe(true);
+  });
+
   it("looks at no more than maxChars characters of a huge cell", () => {
     const seen: number[] = [];
     const measure = (text: string) => {

@@ -121,9 +121,17 @@ export function paragraphs(text: string): string[] {
   return out;
 }
 
-/** Cuts a string at a safe position so it holds at most `maxChars` UTF-16 code units. */
+/**
+ * Cuts a string at a safe position so it holds at most `maxChars` UTF-16
+ * code units. A first cluster longer than that (a letter under hundreds of
+ * combining marks) is cut inside, between whole code points: cutting
+ * before it would leave nothing of the cell.
+ */
 export function clip(text: string, maxChars: number): string {
-  return text.length <= maxChars ? text : text.slice(0, safeCut(text, maxChars));
+  if (text.length <= maxChars) return text;
+  const cut = safeCut(text, maxChars);
+  if (cut > 0) return text.slice(0, cut);
+  return text.slice(0, isHighSurrogate(text.charCodeAt(maxChars - 1)) ? maxChars - 1 : maxChars);
 }
 
 /**
