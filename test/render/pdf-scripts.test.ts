@@ -110,6 +110,14 @@ describe("PDF text in other scripts", () => {
     expect(embedded.map(({ name }) => name).join(" ")).not.toMatch(/Naskh|Hebrew/);
   });
 
+  it("draws a character shown as emoji by default in the emoji font, whatever else its line holds", async () => {
+    // DejaVu Sans has ☕ too; on a line of plain Latin it was drawn in DejaVu.
+    const { path } = await render([["1", "coffee ☕"]]);
+    expect((await pageTexts(path))[0]).toContain("coffee ☕");
+    const embedded = (await fonts(path)).map(({ name }) => name);
+    expect(embedded.some((name) => name.endsWith("+NotoEmoji-Regular"))).toBe(true);
+  });
+
   it("embeds only the glyphs used: three Chinese names make a small file", async () => {
     const { path, bytes } = await render([
       ["1", "王芳"],

@@ -154,7 +154,7 @@ function loadFont(path: string): FontkitFont {
 }
 
 const NOT_LOOKED_UP = -1;
-const EMOJI_PRESENTATION = /\p{Emoji_Presentation}/u;
+export const EMOJI_PRESENTATION = /\p{Emoji_Presentation}/u;
 
 /**
  * Which font of the chain draws each code point: the first that has a glyph

@@ -18,7 +18,13 @@
  */
 import { deflateSync } from "node:zlib";
 import { type DirectedRun, type FontRun, needsBidi, visualRuns } from "./bidi.js";
-import type { ChainFont, FontChain, FontkitFont, FontkitGlyph } from "./fonts.js";
+import {
+  type ChainFont,
+  EMOJI_PRESENTATION,
+  type FontChain,
+  type FontkitFont,
+  type FontkitGlyph,
+} from "./fonts.js";
 import { fromHundredths, pdfNumber as n } from "./numbers.js";
 import type { Doc } from "./pdfkit.js";
 import type { Line } from "./text.js";
@@ -105,6 +111,11 @@ const SIMPLE = (() => {
     [0xfff0, 0xffff], // specials
   ];
   for (const [from, to] of complex) table.fill(0, from, to + 1);
+  // Shown as emoji by default (☕, ⚡, ⭐): the chain draws them in its emoji
+  // font, whatever else the line holds. Every such BMP character lies here.
+  for (let code = 0x2000; code < 0x3000; code++) {
+    if (EMOJI_PRESENTATION.test(String.fromCharCode(code))) table[code] = 0;
+  }
   return table;
 })();
 
