@@ -66,6 +66,16 @@ export interface ExportCall {
   closedCleanly(): Promise<boolean>;
   /** Ends the call at once, without waiting for the client. */
   abandon(): void;
+  /**
+   * True once the call's deadline has come, or nearly: a client that gives
+   * up then has given up on its deadline, not cancelled.
+   */
+  deadlineReached(): boolean;
+}
+
+/** A client that went away: at its deadline, or of its own accord. */
+function givenUp(call: ExportCall): ExportOutcome {
+  return call.deadlineReached() ? "deadline" : "cancelled";
 }
 
 const OUTCOME_OF_KIND: Readonly<Record<ExportError["kind"], ExportOutcome>> = {
@@ -88,7 +98,7 @@ function outcomeOf(error: unknown, call: ExportCall): ExportOutcome {
   // A client that reset its stream (with any code: connect-node names the
   // abort after it, INTERNAL_ERROR included) or broke its connection ended
   // the export itself: whatever the pipeline saw then is a symptom.
-  if (call.clientGone()) return "cancelled";
+  if (call.clientGone()) return givenUp(call);
   if (aborted) return aborted;
   if (error instanceof RequestStreamError) return call.transportOutcome(error.cause);
   return error instanceof ExportError ? OUTCOME_OF_KIND[error.kind] : "internal";
@@ -206,7 +216,9 @@ export async function* runExport(
     if (refusal.outcome === "invalid_argument") {
       void call
         .closedCleanly()
-        .then((clean) => observer.refused(clean ? refusal : { ...refusal, outcome: "cancelled" }));
+        .then((clean) =>
+          observer.refused(clean ? refusal : { ...refusal, outcome: givenUp(call) }),
+        );
     } else {
       observer.refused(refusal);
     }
@@ -344,13 +356,15 @@ export async function* runExport(
       },
     });
     // The summary is handed over; the export succeeded only if the stream
-    // then closes without a reset (the client may have cancelled meanwhile).
+    // then closes without a reset (the client may have cancelled meanwhile),
+    // and not at the deadline: a client that gave up then ended its side
+    // (what ended the rows) just before its reset, and read no summary.
     if (release()) {
-      const succeeded = ended("ok");
+      const succeeded = ended(call.deadlineReached() ? "deadline" : "ok");
       void call
         .closedCleanly()
         .then((clean) =>
-          observer.finished(clean ? succeeded : { ...succeeded, outcome: "cancelled" }),
+          observer.finished(clean ? succeeded : { ...succeeded, outcome: givenUp(call) }),
         );
     }
   } catch (error) {
@@ -360,6 +374,6 @@ export async function* runExport(
       : new InternalExportError(exportId, error);
   } finally {
     // Closed early by the transport (the client went away mid-write).
-    finish("cancelled");
+    finish(givenUp(call));
   }
 }

@@ -29,6 +29,22 @@ function timeoutMs(headers: IncomingHttpHeaders): { header: string; ms: number }
   return undefined;
 }
 
+/** How near its deadline a call that the client ends counts as ended by it (a ceiling). */
+const DEADLINE_MARGIN_MS = 250;
+
+/**
+ * Whether a call with `timeoutMs` left (undefined: no deadline) has reached
+ * its deadline, or nearly: the client's own timer fires first, earlier by
+ * the time the request took to arrive, and a client giving up ends its
+ * side of the stream, then resets it. The margin is a tenth of the
+ * timeout, at most 250 ms.
+ */
+export function deadlineReached(timeoutMs: number | undefined): () => boolean {
+  if (timeoutMs === undefined) return () => false;
+  const near = performance.now() + timeoutMs - Math.min(DEADLINE_MARGIN_MS, timeoutMs / 10);
+  return () => performance.now() >= near;
+}
+
 /**
  * Drops a call's deadline when it is further away than Node's timers reach
  * (about 24.8 days; grpc-js sends a 30-day deadline as `2592000S`):

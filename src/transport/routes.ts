@@ -23,6 +23,7 @@ import {
   refusalKey,
   userKey,
 } from "./context.js";
+import { deadlineReached } from "./deadline.js";
 import { toConnectError } from "./errors.js";
 
 const OUTCOME_OF_CODE: Partial<Record<Code, ExportOutcome>> = {
@@ -126,6 +127,7 @@ async function* handleExport(
     clientGone: context.values.get(clientGoneKey),
     closedCleanly: context.values.get(closedCleanlyKey),
     abandon: context.values.get(abandonKey),
+    deadlineReached: deadlineReached(context.timeoutMs()),
   };
   try {
     yield* runExport(decodedRequests(requests, call.clientGone), call, deps);

@@ -3,6 +3,7 @@ import { type ClientHttp2Stream, connect, constants } from "node:http2";
 import { connect as connectTcp } from "node:net";
 import { create } from "@bufbuild/protobuf";
 import { Code, type ConnectError } from "@connectrpc/connect";
+import { status as grpcStatus, Metadata } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ExportRequestSchema, Format } from "../../gen/export/v1/export_pb.js";
 import {
@@ -13,6 +14,7 @@ import {
 import { gate } from "../support/async.js";
 import { collectExport, createExportClient, type RequestInit } from "../support/connect-client.js";
 import { failedExport } from "../support/expect-error.js";
+import { createGrpcJsClient } from "../support/grpc-js-client.js";
 import {
   exportHeaders,
   Flags,
@@ -501,6 +503,40 @@ describe("resets and cut-off messages (found by test/property)", () => {
       session.close();
     }
     await expectCounted(running, before, { "xlsx/deadline": 3 });
+    await expectNothingHeld(running);
+  });
+
+  it("counts an export whose client gives up at its deadline as deadline, never ok or cancelled", async () => {
+    // The clients send their rows, then hold the request open: their own
+    // timers end the calls, ending the request side just before the reset.
+    const before = await scrapeOutcomes(running.metricsUrl);
+    const client = createExportClient(running.baseUrl, "grpc");
+    for (let attempt = 0; attempt < 5; attempt++) {
+      async function* heldOpen() {
+        yield* [startInit, ...generatedBatches(12, WIDTH, 4)];
+        await sleep(1_000);
+      }
+      const error = await collectExport(client, heldOpen(), { timeoutMs: 300 }).then(
+        () => undefined,
+        (failure: ConnectError) => failure,
+      );
+      expect(error?.code).toBe(Code.DeadlineExceeded);
+    }
+    const grpcJs = createGrpcJsClient(running.port);
+    const columns = generatedColumns(WIDTH).map(({ key }) => ({ key }));
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const code = await new Promise((resolve) => {
+        const call = grpcJs.Export(new Metadata(), { deadline: Date.now() + 300 });
+        call.on("data", () => {});
+        call.on("error", (error: { code: number }) => resolve(error.code));
+        call.on("end", () => resolve("ended"));
+        call.write({ start: { format: "FORMAT_CSV", columns } });
+        call.write({ batch: { rows: [{ cells: ["1", "a", "2", "b"] }] } });
+      });
+      expect(code).toBe(grpcStatus.DEADLINE_EXCEEDED);
+    }
+    grpcJs.close();
+    await expectCounted(running, before, { "csv/deadline": 10 });
     await expectNothingHeld(running);
   });
 });

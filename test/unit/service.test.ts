@@ -32,6 +32,7 @@ function harness(pdf: Renderer = createCsvRenderer()) {
     user: undefined,
     refusal: undefined,
     closedCleanly: () => Promise.resolve(true),
+    deadlineReached: () => false,
     transportOutcome: () => "deadline" as const,
     clientGone: () => false,
     abandon: () => {},
