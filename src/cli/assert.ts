@@ -91,7 +91,14 @@ export function checkMetrics(scrape: Scrape, thresholds: Thresholds): Check[] {
   });
 
   const ok = sum(scrape, "export_requests_total", { outcome: "ok" });
-  const admitted = total - sum(scrape, "export_requests_total", { outcome: "rejected" });
+  // As the recording rule counts them: no refusal (no slot, no valid token,
+  // shutting down) is admitted; shutdown refusals share the outcome
+  // "unavailable" with the exports a shutdown cut off.
+  const admitted =
+    total -
+    sum(scrape, "export_requests_total", { outcome: "rejected" }) -
+    sum(scrape, "export_requests_total", { outcome: "unauthenticated" }) -
+    sum(scrape, "export_rejected_total", { reason: "shutting_down" });
   const ratio = admitted > 0 ? ok / admitted : undefined;
   checks.push({
     name: "success ratio",

@@ -34,6 +34,11 @@ export_requests_total{format="csv",outcome="ok",user="a \\"quoted\\", name"} 8
 export_requests_total{format="pdf",outcome="ok",user="anonymous"} 2
 export_requests_total{format="unknown",outcome="rejected",user="anonymous"} 5
 export_requests_total{format="unknown",outcome="invalid_argument",user="anonymous"} 0
+export_requests_total{format="unknown",outcome="unauthenticated",user="anonymous"} 3
+export_requests_total{format="csv",outcome="unavailable",user="anonymous"} 4
+# TYPE export_rejected_total counter
+export_rejected_total{reason="shutting_down"} 4
+export_rejected_total{reason="unauthenticated"} 3
 process_start_time_seconds 1.7e9
 `;
 
@@ -79,7 +84,7 @@ describe("checkMetrics", () => {
     expect(checks[2]?.detail).toBe("no successful export measured yet");
   });
 
-  it("leaves refusals out of the success ratio", () => {
+  it("leaves refusals out of the success ratio, bad tokens and shutdown refusals included", () => {
     const [, , , ratio] = checkMetrics(parseScrape(SCRAPE), { p95Ms: 1_000, minSuccessRatio: 1 });
     expect(ratio).toEqual({
       name: "success ratio",
