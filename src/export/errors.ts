@@ -129,6 +129,16 @@ export class LimitExceededError extends ExportError {
   }
 }
 
+/**
+ * The call came on a connection past MAX_CONNECTIONS: answered as the
+ * limit it is, counted as a refusal for want of room, as a full slot is.
+ */
+export class ConnectionsExhaustedError extends LimitExceededError {
+  constructor(limit: number, actual: number, message: string) {
+    super(undefined, "max_connections", limit, actual, message);
+  }
+}
+
 /** The client sent nothing for longer than the idle timeout. */
 export class IdleTimeoutError extends ExportError {
   override readonly name = "IdleTimeoutError";

@@ -13,6 +13,7 @@ import type { Admission, SlotLease } from "./admission.js";
 import { type ChunkerOptions, chunkFile } from "./chunker.js";
 import {
   ClientStalledError,
+  ConnectionsExhaustedError,
   ExportError,
   InternalExportError,
   InvalidRequestError,
@@ -101,6 +102,7 @@ function outcomeOf(error: unknown, call: ExportCall): ExportOutcome {
   if (call.clientGone()) return givenUp(call);
   if (aborted) return aborted;
   if (error instanceof RequestStreamError) return call.transportOutcome(error.cause);
+  if (error instanceof ConnectionsExhaustedError) return "rejected";
   return error instanceof ExportError ? OUTCOME_OF_KIND[error.kind] : "internal";
 }
 

@@ -1,5 +1,5 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
-import { UserSlotsExhaustedError } from "../export/errors.js";
+import { ConnectionsExhaustedError, UserSlotsExhaustedError } from "../export/errors.js";
 import type { ExportObserver, ExportOutcome, ExportRefused } from "../export/observer.js";
 import type { ExportFormat } from "../export/validation.js";
 
@@ -51,11 +51,13 @@ export type RejectReason =
   | "slots_exhausted"
   | "user_slots_exhausted"
   | "shutting_down"
-  | "unauthenticated";
+  | "unauthenticated"
+  | "max_connections";
 
 const REJECT_REASONS: readonly RejectReason[] = [
   "slots_exhausted",
   "user_slots_exhausted",
+  "max_connections",
   "shutting_down",
   "unauthenticated",
 ];
@@ -63,9 +65,9 @@ const REJECT_REASONS: readonly RejectReason[] = [
 function rejectReasonOf(event: ExportRefused): RejectReason | undefined {
   switch (event.outcome) {
     case "rejected":
-      return event.error instanceof UserSlotsExhaustedError
-        ? "user_slots_exhausted"
-        : "slots_exhausted";
+      if (event.error instanceof UserSlotsExhaustedError) return "user_slots_exhausted";
+      if (event.error instanceof ConnectionsExhaustedError) return "max_connections";
+      return "slots_exhausted";
     case "unavailable":
       return "shutting_down";
     case "unauthenticated":

@@ -9,7 +9,7 @@ import {
   type ServerHttp2Session,
 } from "node:http2";
 import type { TLSSocket } from "node:tls";
-import { LimitExceededError } from "../export/errors.js";
+import { ConnectionsExhaustedError } from "../export/errors.js";
 
 export interface ListenerOptions {
   readonly maxStreamsPerConnection: number;
@@ -26,7 +26,7 @@ export interface Listener {
   /** Open client connections. */
   readonly sessions: ReadonlySet<ServerHttp2Session>;
   /** Why a call on this request's connection is refused: the connection limit. */
-  refusal(request: Http2ServerRequest): LimitExceededError | undefined;
+  refusal(request: Http2ServerRequest): ConnectionsExhaustedError | undefined;
   /** The verified client certificate's subject (mutual TLS), else undefined. */
   certificateUser(request: Http2ServerRequest): string | undefined;
 }
@@ -120,9 +120,7 @@ export function createListener(
     refusal(request) {
       if (!overLimit.has(request.stream.session as ServerHttp2Session)) return undefined;
       const limit = options.maxConnections;
-      return new LimitExceededError(
-        undefined,
-        "max_connections",
+      return new ConnectionsExhaustedError(
         limit,
         admitted.size,
         `the server holds ${limit} client connections, the most it takes (MAX_CONNECTIONS); retry later or share connections`,

@@ -154,6 +154,11 @@ describe("connection limits", () => {
         1,
         "the server holds 1 client connections, the most it takes (MAX_CONNECTIONS); retry later or share connections",
       );
+      // A refusal for want of room, as a full slot is, not a client's mistake.
+      const metrics = await scrape(running.metricsUrl);
+      expect(sample(metrics, "export_rejected_total", { reason: "max_connections" })).toBe(1);
+      expect(sample(metrics, "export_requests_total", { outcome: "rejected" })).toBe(1);
+      expect(sample(metrics, "export_requests_total", { outcome: "limit_exceeded" })).toBe(0);
       expect(await held.release()).toEqual([10n]);
     } finally {
       await running.close();
