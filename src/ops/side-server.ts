@@ -42,7 +42,9 @@ function send(response: ServerResponse, status: number, body: string, contentTyp
  */
 export function createSideServer(options: SideServerOptions): SideServer {
   const server = createHttpServer((request, response) => {
-    const path = (request.url ?? "/").split("?", 1)[0];
+    // The absolute form (`GET http://host/readyz`), which HTTP/1.1 servers
+    // must take (RFC 9112 §3.2.2), names the same path.
+    const path = new URL(request.url ?? "/", "http://side-port").pathname;
     if (request.method !== "GET" && request.method !== "HEAD") {
       response.setHeader("allow", "GET, HEAD");
       send(response, 405, "method not allowed: use GET\n");

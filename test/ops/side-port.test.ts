@@ -1,3 +1,4 @@
+import { request as httpRequest } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createExportClient } from "../support/connect-client.js";
 import { holdExport, sideGet } from "../support/metrics.js";
@@ -31,6 +32,28 @@ describe("the side port", () => {
     expect(metrics.status).toBe(200);
     expect(metrics.contentType).toBe("text/plain; version=0.0.4; charset=utf-8");
     expect(metrics.body).toMatch(/^# TYPE export_requests_total counter$/m);
+  });
+
+  it("takes a request target in absolute form, as HTTP/1.1 servers must", async () => {
+    const answer = await new Promise<{ status: number | undefined; body: string }>(
+      (resolve, reject) => {
+        const request = httpRequest({
+          host: "127.0.0.1",
+          port: running.metricsPort,
+          path: `http://example.internal/readyz?probe=1`,
+        });
+        request.on("response", (response) => {
+          let body = "";
+          response.setEncoding("utf8").on("data", (text: string) => {
+            body += text;
+          });
+          response.on("end", () => resolve({ status: response.statusCode, body }));
+        });
+        request.on("error", reject);
+        request.end();
+      },
+    );
+    expect(answer).toEqual({ status: 200, body: "ready\n" });
   });
 
   it("answers 404 for other paths and 405 for other methods", async () => {
