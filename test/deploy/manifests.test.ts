@@ -124,6 +124,8 @@ describe("deploy/kubernetes", () => {
         expect(containerPort(String(port.targetPort)), `${port.name}`).toBe(port.port);
       }
       expect(service.spec?.ports?.find((port) => port.name === "grpc")?.appProtocol).toBe("grpc");
+      // The side port is reached pod by pod, never through a Service.
+      expect(service.spec?.ports?.map((port) => port.port)).toEqual([config.port]);
     }
     const annotations = deployment.spec?.template?.metadata?.annotations ?? {};
     expect(annotations).toEqual({
