@@ -73,7 +73,7 @@ export async function connect(
     pem(values.cert, "cert"),
     pem(values.key, "key"),
   ]);
-  const tls = server.startsWith("https:") ? { ca, cert, key } : undefined;
+  const tls = new URL(server).protocol === "https:" ? { ca, cert, key } : undefined;
   if (!tls && (ca || cert))
     throw new UsageError("--ca, --cert and --key need an https:// --server");
   const token = process.env.EXPORT_TOKEN;

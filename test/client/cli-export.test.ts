@@ -284,6 +284,20 @@ describe("export-cli export", () => {
     expect(unreadable.stderr).toBe(
       `export-cli export: --ca ${missingCa}: ENOENT: no such file or directory, open '${missingCa}'\n`,
     );
+    // A scheme in capitals is https all the same.
+    const ca = join(dir, "ca.pem");
+    await writeFile(ca, "not a certificate, but readable");
+    const upper = await runCli(
+      ["export", "--server", "HTTPS://127.0.0.1:1", "--ca", ca, "--format", "csv"].concat([
+        "--in",
+        "-",
+        "--out",
+        "-",
+      ]),
+      { input: '{"a": 1}\n' },
+    );
+    expect(upper.code).toBe(1);
+    expect(upper.stderr).not.toContain("need an https:// --server");
   });
 
   it("says clearly that an unreachable server cannot be reached, and exits 1", async () => {
