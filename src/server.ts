@@ -189,7 +189,7 @@ export function createServer(config: Config, deps: ServerDeps): ExportServer {
             `${request.socket.remoteAddress ?? "unknown"}:${request.socket.remotePort ?? 0}`,
           )
           .set(userKey, listener.certificateUser(request as Http2ServerRequest))
-          .set(refusalKey, listener.refusal(request as Http2ServerRequest))
+          .set(refusalKey, listener.refusal(request as Http2ServerRequest, tokens.enabled))
           .set(clientGoneKey, () => clientResetStream(request as Http2ServerRequest))
           .set(closedCleanlyKey, () => streamClosedCleanly(request as Http2ServerRequest))
           .set(abandonKey, () => abandonStream(request as Http2ServerRequest)),

@@ -1,5 +1,6 @@
 import { createHash, timingSafeEqual } from "node:crypto";
-import { readFileSync, unwatchFile, watchFile } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
+import { isUserName, USER_NAME_RULE } from "./users.js";
 
 /** One accepted token: its owner and the SHA-256 of the token. */
 interface TokenEntry {
@@ -11,7 +12,6 @@ export class TokenListError extends Error {
   override readonly name = "TokenListError";
 }
 
-const USER = /^[A-Za-z0-9._@-]{1,64}$/;
 const STORED_DIGEST = /^sha256:([0-9a-fA-F]{64})$/;
 
 function sha256(text: string): Buffer {
@@ -32,9 +32,9 @@ export function parseTokenList(text: string, source: string): TokenEntry[] {
     const colon = line.indexOf(":");
     const user = colon < 0 ? "" : line.slice(0, colon);
     const secret = colon < 0 ? "" : line.slice(colon + 1);
-    if (!USER.test(user)) {
+    if (!isUserName(user)) {
       throw new TokenListError(
-        `${where}: expected user:token or user:sha256:<hex>, with a user of 1 to 64 letters, digits or ._@-`,
+        `${where}: expected user:token or user:sha256:<hex>, with a user of ${USER_NAME_RULE}`,
       );
     }
     if (secret === "") throw new TokenListError(`${where}: the token of user ${user} is empty`);
@@ -72,16 +72,36 @@ export interface TokenStore {
   close(): void;
 }
 
+const TOKEN_FILE_POLL_MS = 1_000;
+
+/** What tells one version of a file from the next: its inode, size and time; "missing" if gone. */
+function fileVersion(path: string): string {
+  try {
+    const { ino, size, mtimeMs } = statSync(path);
+    return `${ino} ${size} ${mtimeMs}`;
+  } catch {
+    return "missing";
+  }
+}
+
 /**
  * The bearer tokens the server accepts. Tokens are kept only as SHA-256
  * digests and compared with `timingSafeEqual` against every entry, so
  * neither the time taken nor memory tells a token apart.
  */
 export function createTokenStore(options: TokenStoreOptions): TokenStore {
-  const load = () => [
-    ...(options.inline ? parseTokenList(options.inline.replaceAll(",", "\n"), "AUTH_TOKENS") : []),
-    ...(options.file ? parseTokenList(readFileSync(options.file, "utf8"), options.file) : []),
-  ];
+  const { file } = options;
+  /** The file as it was when last read: a poll that finds it otherwise reloads. */
+  let read = "";
+  const load = () => {
+    if (file) read = fileVersion(file);
+    return [
+      ...(options.inline
+        ? parseTokenList(options.inline.replaceAll(",", "\n"), "AUTH_TOKENS")
+        : []),
+      ...(file ? parseTokenList(readFileSync(file, "utf8"), file) : []),
+    ];
+  };
   let entries = load();
   const enabled = Boolean(options.file || options.inline);
   const reload = () => {
@@ -93,8 +113,14 @@ export function createTokenStore(options: TokenStoreOptions): TokenStore {
     }
   };
   // Polling, not fs.watch: a Kubernetes secret is swapped by replacing a
-  // symlink, which an inotify watch on the old file never sees.
-  if (options.file) watchFile(options.file, { interval: 1_000, persistent: false }, reload);
+  // symlink, which an inotify watch on the old file never sees. Compared
+  // with the file as it was read, not as a watcher first saw it, so a
+  // change made just after the read is not missed.
+  const poll = file
+    ? setInterval(() => {
+        if (fileVersion(file) !== read) reload();
+      }, TOKEN_FILE_POLL_MS).unref()
+    : undefined;
   return {
     enabled,
     authenticate(token) {
@@ -107,7 +133,7 @@ export function createTokenStore(options: TokenStoreOptions): TokenStore {
     },
     reload,
     close() {
-      if (options.file) unwatchFile(options.file, reload);
+      clearInterval(poll);
     },
   };
 }

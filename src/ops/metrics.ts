@@ -1,4 +1,5 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+import { ANONYMOUS_USER, OTHER_USERS } from "../auth/users.js";
 import { ConnectionsExhaustedError, UserSlotsExhaustedError } from "../export/errors.js";
 import type { ExportObserver, ExportOutcome, ExportRefused } from "../export/observer.js";
 import type { ExportFormat } from "../export/validation.js";
@@ -76,11 +77,6 @@ function rejectReasonOf(event: ExportRefused): RejectReason | undefined {
       return undefined;
   }
 }
-
-/** The `user` label of exports whose caller is not authenticated. */
-export const ANONYMOUS_USER = "anonymous";
-/** The `user` label shared by users past `METRICS_MAX_USERS`. */
-export const OTHER_USERS = "other";
 
 /**
  * Bounds the `user` label: the first `max` users seen keep their own

@@ -9,7 +9,8 @@ import {
   type ServerHttp2Session,
 } from "node:http2";
 import type { TLSSocket } from "node:tls";
-import { ConnectionsExhaustedError } from "../export/errors.js";
+import { isUserName, USER_NAME_RULE } from "../auth/users.js";
+import { ConnectionsExhaustedError, UnauthenticatedError } from "../export/errors.js";
 
 export interface ListenerOptions {
   readonly maxStreamsPerConnection: number;
@@ -25,9 +26,19 @@ export interface Listener {
   readonly server: Http2Server | Http2SecureServer;
   /** Open client connections. */
   readonly sessions: ReadonlySet<ServerHttp2Session>;
-  /** Why a call on this request's connection is refused: the connection limit. */
-  refusal(request: Http2ServerRequest): ConnectionsExhaustedError | undefined;
-  /** The verified client certificate's subject (mutual TLS), else undefined. */
+  /**
+   * Why an export on this request is refused before it starts: its
+   * connection is past the limit, or (mutual TLS, with no tokens to name
+   * the user) its client certificate names no user.
+   */
+  refusal(
+    request: Http2ServerRequest,
+    tokensNameUsers: boolean,
+  ): ConnectionsExhaustedError | UnauthenticatedError | undefined;
+  /**
+   * The verified client certificate's subject common name (mutual TLS),
+   * when it is one and a user's name; else undefined.
+   */
   certificateUser(request: Http2ServerRequest): string | undefined;
 }
 
@@ -114,22 +125,34 @@ export function createListener(
     }
   });
 
+  const certificateUser = (request: Http2ServerRequest): string | undefined => {
+    if (!mutualTls) return undefined;
+    const name = (request.socket as TLSSocket).getPeerCertificate().subject?.CN;
+    // Two CNs name no one user: stacks differ on which one counts.
+    return typeof name === "string" && isUserName(name) ? name : undefined;
+  };
+
   return {
     server,
     sessions,
-    refusal(request) {
-      if (!overLimit.has(request.stream.session as ServerHttp2Session)) return undefined;
-      const limit = options.maxConnections;
-      return new ConnectionsExhaustedError(
-        limit,
-        admitted.size,
-        `the server holds ${limit} client connections, the most it takes (MAX_CONNECTIONS); retry later or share connections`,
-      );
+    refusal(request, tokensNameUsers) {
+      if (overLimit.has(request.stream.session as ServerHttp2Session)) {
+        const limit = options.maxConnections;
+        return new ConnectionsExhaustedError(
+          limit,
+          admitted.size,
+          `the server holds ${limit} client connections, the most it takes (MAX_CONNECTIONS); retry later or share connections`,
+        );
+      }
+      // Without a user, an export would escape the per-user limit and be
+      // counted as anonymous.
+      if (mutualTls && !tokensNameUsers && certificateUser(request) === undefined) {
+        return new UnauthenticatedError(
+          `the client certificate names no user: its subject needs one common name (CN) of ${USER_NAME_RULE}`,
+        );
+      }
+      return undefined;
     },
-    certificateUser(request) {
-      if (!mutualTls) return undefined;
-      const name = (request.socket as TLSSocket).getPeerCertificate().subject?.CN;
-      return Array.isArray(name) ? name[0] : name;
-    },
+    certificateUser,
   };
 }

@@ -1,4 +1,4 @@
-import { ConnectError } from "@connectrpc/connect";
+import { Code, ConnectError } from "@connectrpc/connect";
 import * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makeCertificates, type TestCertificates } from "../support/certs.js";
@@ -7,6 +7,7 @@ import {
   collectExport,
   createExportClient,
 } from "../support/connect-client.js";
+import { failedExport } from "../support/expect-error.js";
 import { createGrpcJsClient, grpcJsExport } from "../support/grpc-js-client.js";
 import { sample, scrape } from "../support/metrics.js";
 import { type RunningServer, startTlsServer } from "../support/server.js";
@@ -90,6 +91,30 @@ describe("mutual TLS", () => {
     const metrics = await scrape(running.metricsUrl);
     expect(sample(metrics, "export_requests_total", { outcome: "ok", user: "alice" })).toBe(1);
     expect(sample(metrics, "export_requests_total", { outcome: "ok", user: "bob" })).toBe(1);
+  });
+
+  it("refuses an export whose certificate names no one user: no CN, two CNs, a reserved name", async () => {
+    const cases = [
+      await certs.clientWithSubject("no-cn", "/O=Export Tests/OU=anyone"),
+      await certs.clientWithSubject("two-cns", "/CN=alice/CN=admin/O=Export Tests"),
+      await certs.client("anonymous"),
+    ];
+    const before = await scrape(running.metricsUrl);
+    for (const pair of cases) {
+      const client = createExportClient(httpsUrl, "grpc", {
+        tls: { ca: certs.ca, cert: pair.cert, key: pair.key },
+      });
+      const { error } = await failedExport(client, exportMessages(row));
+      expect(error.code).toBe(Code.Unauthenticated);
+      expect(error.rawMessage).toBe(
+        "the client certificate names no user: its subject needs one common name (CN) of 1 to 64 letters, digits or ._@-, and not anonymous or other",
+      );
+    }
+    const after = await scrape(running.metricsUrl);
+    const refused = (text: string) =>
+      sample(text, "export_rejected_total", { reason: "unauthenticated" }) ?? 0;
+    expect(refused(after) - refused(before)).toBe(3);
+    expect(running.server.runningExports()).toBe(0);
   });
 
   it("refuses a client without a certificate, and one whose certificate another CA signed", async () => {

@@ -20,6 +20,8 @@ export interface TestCertificates {
   readonly server: KeyPair;
   /** Client certificates signed by the CA, by common name. */
   client(commonName: string): Promise<KeyPair>;
+  /** A client certificate signed by the CA, with this subject (`/O=Acme/OU=ops`), under this file name. */
+  clientWithSubject(name: string, subject: string): Promise<KeyPair>;
 }
 
 async function keyPair(dir: string, name: string, subject: string): Promise<[string, string]> {
@@ -110,5 +112,7 @@ export async function makeCertificates(caName = "Export Test CA"): Promise<TestC
         `/CN=${commonName}/O=Export Tests`,
         "extendedKeyUsage=clientAuth\n",
       ),
+    clientWithSubject: (name, subject) =>
+      sign(`client-${name}`, subject, "extendedKeyUsage=clientAuth\n"),
   };
 }

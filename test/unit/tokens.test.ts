@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { mkdirSync, renameSync, symlinkSync, writeFileSync } from "node:fs";
 import { mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -48,6 +49,9 @@ describe("token list", () => {
       ["al ice:topsecret", "tokens line 1: expected user:token"],
       ["alice:", "tokens line 1: the token of user alice is empty"],
       ["alice:sha256:topsecret", "tokens line 1: a sha256: entry needs 64 hex digits"],
+      // The metrics' labels for no user and for users past the limit.
+      ["anonymous:topsecret", "tokens line 1: expected user:token"],
+      ["other:topsecret", "tokens line 1: expected user:token"],
     ] as const;
     for (const [text, message] of bad) {
       let error: unknown;
@@ -59,6 +63,27 @@ describe("token list", () => {
       expect(error).toBeInstanceOf(TokenListError);
       expect((error as Error).message).toContain(message);
       expect((error as Error).message).not.toContain("topsecret");
+    }
+  });
+
+  it("sees a Kubernetes secret swapped right after the file was read, which a watcher started later missed", async () => {
+    // A secret volume: tokens -> ..data/tokens, ..data -> ..v1; an update
+    // points ..data at a new folder in one rename.
+    const dir = await mkdtemp(join(tmpdir(), "tokens-"));
+    mkdirSync(join(dir, "..v1"));
+    writeFileSync(join(dir, "..v1", "tokens"), "alice:one\nbob:revoked\n");
+    symlinkSync("..v1", join(dir, "..data"));
+    symlinkSync("..data/tokens", join(dir, "tokens"));
+    const { tokens } = store("", join(dir, "tokens"));
+    try {
+      mkdirSync(join(dir, "..v2"));
+      writeFileSync(join(dir, "..v2", "tokens"), "alice:one\n");
+      symlinkSync("..v2", join(dir, "..swap"));
+      renameSync(join(dir, "..swap"), join(dir, "..data"));
+      await eventually(() => tokens.authenticate("revoked") === undefined, 5_000);
+      expect(tokens.authenticate("one")).toBe("alice");
+    } finally {
+      tokens.close();
     }
   });
 
@@ -75,7 +100,7 @@ describe("token list", () => {
       await writeFile(file, "alice two\n");
       tokens.reload();
       expect(events.at(-1)).toBe(
-        `failed: ${file} line 1: expected user:token or user:sha256:<hex>, with a user of 1 to 64 letters, digits or ._@-`,
+        `failed: ${file} line 1: expected user:token or user:sha256:<hex>, with a user of 1 to 64 letters, digits or ._@-, and not anonymous or other`,
       );
       expect(tokens.authenticate("two")).toBe("alice");
 
