@@ -109,7 +109,7 @@ export function excelSerial(text: string): { serial: number; withTime: boolean }
     const offsetHours = Number(digits.slice(0, 2));
     const offsetMinutes = Number(digits.slice(2));
     // No place is more than 14 hours from UTC; +99:99 is no offset at all.
-    if (offsetHours > 14 || offsetMinutes > 59) return undefined;
+    if (offsetMinutes > 59 || offsetHours * 60 + offsetMinutes > 14 * 60) return undefined;
     ms -= sign * (offsetHours * 60 + offsetMinutes) * 60_000;
   }
   const serial = ms / MS_PER_DAY + EXCEL_EPOCH_DAYS;
