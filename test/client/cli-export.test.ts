@@ -271,15 +271,19 @@ describe("export-cli export", () => {
     expect(badEnv.stderr).toMatch(
       /^export-cli export: \$EXPORT_SERVER must be an http:\/\/ or https:\/\/ URL, got localhost:50051\n/,
     );
+    /** An export to `server` trusting the CA in `caFile`. */
+    const withCa = (server: string, caFile: string) =>
+      runCli(
+        ["export", "--server", server, "--ca", caFile, "--format", "csv", "--in", "-"].concat([
+          "--out",
+          "-",
+        ]),
+        {
+          input: '{"a": 1}\n',
+        },
+      );
     const missingCa = join(dir, "no-such-ca.pem");
-    const unreadable = await runCli(
-      ["export", "--server", "https://127.0.0.1:1", "--ca", missingCa, "--format", "csv"].concat([
-        "--in",
-        "-",
-        "--out",
-        "-",
-      ]),
-    );
+    const unreadable = await withCa("https://127.0.0.1:1", missingCa);
     expect(unreadable.code).toBe(1);
     expect(unreadable.stderr).toBe(
       `export-cli export: --ca ${missingCa}: ENOENT: no such file or directory, open '${missingCa}'\n`,
@@ -287,15 +291,7 @@ describe("export-cli export", () => {
     // A scheme in capitals is https all the same.
     const ca = join(dir, "ca.pem");
     await writeFile(ca, "not a certificate, but readable");
-    const upper = await runCli(
-      ["export", "--server", "HTTPS://127.0.0.1:1", "--ca", ca, "--format", "csv"].concat([
-        "--in",
-        "-",
-        "--out",
-        "-",
-      ]),
-      { input: '{"a": 1}\n' },
-    );
+    const upper = await withCa("HTTPS://127.0.0.1:1", ca);
     expect(upper.code).toBe(1);
     expect(upper.stderr).not.toContain("need an https:// --server");
   });
