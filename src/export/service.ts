@@ -72,6 +72,12 @@ export interface ExportCall {
    * up then has given up on its deadline, not cancelled.
    */
   deadlineReached(): boolean;
+  /**
+   * True if the requests ended as the deadline came: a client that gives
+   * up at its deadline ends its side just before its reset, so rows that
+   * end then were cut short, whatever follows.
+   */
+  requestsEndedAtDeadline(): boolean;
 }
 
 /** A client that went away: at its deadline, or of its own accord. */
@@ -359,10 +365,11 @@ export async function* runExport(
     });
     // The summary is handed over; the export succeeded only if the stream
     // then closes without a reset (the client may have cancelled meanwhile),
-    // and not at the deadline: a client that gave up then ended its side
-    // (what ended the rows) just before its reset, and read no summary.
+    // and if its rows did not end at the deadline: a client that gave up
+    // then ended its side (what ended the rows) just before its reset, and
+    // read no summary.
     if (release()) {
-      const succeeded = ended(call.deadlineReached() ? "deadline" : "ok");
+      const succeeded = ended(call.requestsEndedAtDeadline() ? "deadline" : "ok");
       void call
         .closedCleanly()
         .then((clean) =>

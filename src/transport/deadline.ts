@@ -29,19 +29,28 @@ function timeoutMs(headers: IncomingHttpHeaders): { header: string; ms: number }
   return undefined;
 }
 
-/** How near its deadline a call that the client ends counts as ended by it (a ceiling). */
-const DEADLINE_MARGIN_MS = 250;
+/**
+ * How near its deadline a client that resets the call counts as having
+ * given up on it: the client's own timer fires first, earlier by the time
+ * the request took to arrive.
+ */
+export const RESET_MARGIN_MS = 250;
+/**
+ * How near its deadline a client that ends its requests counts as having
+ * ended them for it: a client giving up ends its side, then resets, and
+ * its end arrives about when the server's own timer fires. One that ends
+ * its rows in time is earlier than that.
+ */
+export const END_MARGIN_MS = 50;
 
 /**
  * Whether a call with `timeoutMs` left (undefined: no deadline) has reached
- * its deadline, or nearly: the client's own timer fires first, earlier by
- * the time the request took to arrive, and a client giving up ends its
- * side of the stream, then resets it. The margin is a tenth of the
- * timeout, at most 250 ms.
+ * its deadline, or nearly: within a tenth of the timeout, at most
+ * `marginMs`.
  */
-export function deadlineReached(timeoutMs: number | undefined): () => boolean {
+export function deadlineReached(timeoutMs: number | undefined, marginMs: number): () => boolean {
   if (timeoutMs === undefined) return () => false;
-  const near = performance.now() + timeoutMs - Math.min(DEADLINE_MARGIN_MS, timeoutMs / 10);
+  const near = performance.now() + timeoutMs - Math.min(marginMs, timeoutMs / 10);
   return () => performance.now() >= near;
 }
 

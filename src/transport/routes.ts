@@ -23,7 +23,7 @@ import {
   refusalKey,
   userKey,
 } from "./context.js";
-import { deadlineReached } from "./deadline.js";
+import { deadlineReached, END_MARGIN_MS, RESET_MARGIN_MS } from "./deadline.js";
 import { toConnectError } from "./errors.js";
 
 const OUTCOME_OF_CODE: Partial<Record<Code, ExportOutcome>> = {
@@ -51,9 +51,11 @@ function transportOutcome(cause: unknown): ExportOutcome {
 async function* decodedRequests<T>(
   requests: AsyncIterable<T>,
   clientGone: () => boolean,
+  ended: () => void,
 ): AsyncGenerator<T> {
   try {
     yield* requests;
+    ended();
   } catch (error) {
     if (clientGone()) throw new ClientCancelledError();
     const cause = ConnectError.from(error);
@@ -118,6 +120,9 @@ async function* handleExport(
   context: HandlerContext,
   deps: ExportDeps,
 ): AsyncGenerator<ExportResponse> {
+  const reached = deadlineReached(context.timeoutMs(), RESET_MARGIN_MS);
+  const endedNearDeadline = deadlineReached(context.timeoutMs(), END_MARGIN_MS);
+  let requestsEndedAtDeadline = false;
   const call: ExportCall = {
     signal: context.signal,
     peer: context.values.get(peerKey),
@@ -127,10 +132,14 @@ async function* handleExport(
     clientGone: context.values.get(clientGoneKey),
     closedCleanly: context.values.get(closedCleanlyKey),
     abandon: context.values.get(abandonKey),
-    deadlineReached: deadlineReached(context.timeoutMs()),
+    deadlineReached: reached,
+    requestsEndedAtDeadline: () => requestsEndedAtDeadline,
+  };
+  const onRequestsEnded = () => {
+    requestsEndedAtDeadline = endedNearDeadline();
   };
   try {
-    yield* runExport(decodedRequests(requests, call.clientGone), call, deps);
+    yield* runExport(decodedRequests(requests, call.clientGone, onRequestsEnded), call, deps);
   } catch (error) {
     throw toConnectError(error);
   }

@@ -539,4 +539,17 @@ describe("resets and cut-off messages (found by test/property)", () => {
     await expectCounted(running, before, { "csv/deadline": 10 });
     await expectNothingHeld(running);
   });
+
+  it("counts an export that ends its rows in time, late in its deadline, as ok", async () => {
+    const before = await scrapeOutcomes(running.metricsUrl);
+    async function* late() {
+      yield* [startInit, ...generatedBatches(12, WIDTH, 4)];
+      // Well inside the last tenth of the deadline, well before its end.
+      await sleep(3_700);
+    }
+    const client = createExportClient(running.baseUrl, "grpc");
+    const result = await collectExport(client, late(), { timeoutMs: 4_000 });
+    expect(result.summary.rows).toBe(12n);
+    await expectCounted(running, before, { "csv/ok": 1 });
+  });
 });

@@ -33,6 +33,7 @@ function harness(pdf: Renderer = createCsvRenderer()) {
     refusal: undefined,
     closedCleanly: () => Promise.resolve(true),
     deadlineReached: () => false,
+    requestsEndedAtDeadline: () => false,
     transportOutcome: () => "deadline" as const,
     clientGone: () => false,
     abandon: () => {},
