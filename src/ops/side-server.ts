@@ -40,11 +40,19 @@ function send(response: ServerResponse, status: number, body: string, contentTyp
  *   has begun (readiness);
  * - `GET /export/status`: the running exports, as JSON.
  */
+/** Resolves origin-form targets (`/readyz`); absolute ones name their own. */
+const SIDE_PORT_BASE = "http://side-port";
+
 export function createSideServer(options: SideServerOptions): SideServer {
   const server = createHttpServer((request, response) => {
     // The absolute form (`GET http://host/readyz`), which HTTP/1.1 servers
     // must take (RFC 9112 §3.2.2), names the same path.
-    const path = new URL(request.url ?? "/", "http://side-port").pathname;
+    const target = request.url ?? "/";
+    if (!URL.canParse(target, SIDE_PORT_BASE)) {
+      send(response, 400, "bad request target\n");
+      return;
+    }
+    const path = new URL(target, SIDE_PORT_BASE).pathname;
     if (request.method !== "GET" && request.method !== "HEAD") {
       response.setHeader("allow", "GET, HEAD");
       send(response, 405, "method not allowed: use GET\n");

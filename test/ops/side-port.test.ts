@@ -1,4 +1,5 @@
 import { request as httpRequest } from "node:http";
+import { connect as connectTcp } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createExportClient } from "../support/connect-client.js";
 import { holdExport, sideGet } from "../support/metrics.js";
@@ -54,6 +55,21 @@ describe("the side port", () => {
       },
     );
     expect(answer).toEqual({ status: 200, body: "ready\n" });
+  });
+
+  it("answers a target no URL parser takes with 400, and stays up", async () => {
+    const status = await new Promise<string>((resolve, reject) => {
+      const socket = connectTcp(running.metricsPort, "127.0.0.1");
+      let text = "";
+      socket.setEncoding("utf8").on("data", (data: string) => {
+        text += data;
+      });
+      socket.on("end", () => resolve(text.split("\r\n")[0] ?? ""));
+      socket.on("error", reject);
+      socket.end("GET http://[::1/readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    });
+    expect(status).toBe("HTTP/1.1 400 Bad Request");
+    expect((await sideGet(running.metricsUrl, "/healthz")).status).toBe(200);
   });
 
   it("answers 404 for other paths and 405 for other methods", async () => {
