@@ -1,7 +1,7 @@
 import { access, constants } from "node:fs/promises";
 import { dirname } from "node:path";
 import { parseArgs } from "node:util";
-import { entryAt, writtenInPlace } from "../client/client.js";
+import { writeTarget } from "../client/client.js";
 import {
   type ColumnDefinition,
   type ColumnKind,
@@ -20,8 +20,8 @@ export const EXPORT_USAGE = `export-cli export --format csv|pdf|xlsx --in FILE|-
 Streams records from NDJSON, CSV (with a header row) or a JSON array to the
 server and writes the file it renders. --out FILE is written atomically (a
 temporary file renamed once the SHA-256 matched); nothing is left on failure
-or on Ctrl-C. A device, named pipe or symbolic link (/dev/stdout) is written
-in place, through the link.
+or on Ctrl-C. Through a symbolic link, the file it leads to is replaced; a
+device, named pipe or /dev/stdout is written in place.
 
 input:
   --in FILE|-            the records; - for stdin
@@ -131,14 +131,15 @@ export async function exportCommand(argv: readonly string[]): Promise<void> {
   const pageSize = oneOf("page-size", values["page-size"], ["a4", "letter"] as const);
   const inputFormat = oneOf<InputFormat>("input-format", values["input-format"], INPUT_FORMATS);
   const toStdout = values.out === "-";
-  const inPlace = !toStdout && writtenInPlace(await entryAt(values.out));
+  const target = toStdout ? undefined : await writeTarget(values.out);
+  const inPlace = target?.inPlace === true;
   if (inPlace) {
     await access(values.out, constants.W_OK).catch((error: NodeJS.ErrnoException) => {
       throw new CliError(`cannot write ${values.out}: ${error.code ?? error.message}`);
     });
-  } else if (!toStdout) {
+  } else if (target !== undefined) {
     // Checked first, so that a typo in --out fails before any row is sent.
-    const folder = dirname(values.out);
+    const folder = dirname(target.path);
     await access(folder, constants.W_OK).catch(() => {
       throw new CliError(`cannot write ${values.out}: ${folder} is no writable folder`);
     });

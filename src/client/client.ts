@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { createWriteStream, type Stats } from "node:fs";
-import { chmod, lstat, rename, rm } from "node:fs/promises";
-import { basename, dirname, join } from "node:path";
+import { chmod, lstat, readlink, realpath, rename, rm } from "node:fs/promises";
+import { basename, dirname, join, resolve } from "node:path";
 import { Readable, type Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -300,14 +300,43 @@ function temporaryBeside(target: string): string {
   return join(dirname(target), `.${name.join("")}${suffix}`);
 }
 
-/** What is at `target` now, the link itself for a link; undefined for nothing. */
-export function entryAt(target: string): Promise<Stats | undefined> {
-  return lstat(target).catch(() => undefined);
+/** Where `writeTo(path)` writes, and how. */
+export interface WriteTarget {
+  /** The file replaced: `path`, or the file its links lead to. */
+  readonly path: string;
+  /**
+   * Written in place, through `path`: a device, a pipe, or an open
+   * descriptor (`/dev/stdout`, `/dev/fd/1`). Renaming over it would
+   * replace it with a regular file (as root, /dev/null itself) or leave
+   * the file the shell opened empty.
+   */
+  readonly inPlace: boolean;
+  /** The file there now, whose permissions its replacement keeps. */
+  readonly existing: Stats | undefined;
 }
 
-/** Whether `writeTo` writes into this entry in place rather than replacing it. */
-export function writtenInPlace(entry: Stats | undefined): boolean {
-  return entry !== undefined && !entry.isFile();
+/** Links followed before giving up; the write then fails as the system says (ELOOP). */
+const MAX_LINK_HOPS = 40;
+
+/**
+ * Follows `path`'s symbolic links to the file a write replaces: a link to
+ * a file keeps pointing at it, and the file is replaced atomically; a link
+ * into /proc names an open descriptor.
+ */
+export async function writeTarget(path: string): Promise<WriteTarget> {
+  const inPlace = { path, inPlace: true, existing: undefined };
+  let current = path;
+  for (let hop = 0; hop < MAX_LINK_HOPS; hop++) {
+    const entry = await lstat(current).catch(() => undefined);
+    if (entry === undefined) return { path: current, inPlace: false, existing: undefined };
+    if (!entry.isSymbolicLink())
+      return { path: current, inPlace: !entry.isFile(), existing: entry };
+    const folder = await realpath(dirname(current)).catch(() => dirname(current));
+    const next = resolve(folder, await readlink(current));
+    if (folder.startsWith("/proc/") || next.startsWith("/proc/")) return inPlace;
+    current = next;
+  }
+  return inPlace;
 }
 
 /** The rows being read: the first one taken early when columns were inferred. */
@@ -634,15 +663,12 @@ export function createExportClient(options: ExportClientOptions): ExportClient {
           await pipeline(Readable.from(run, { objectMode: false }), target);
           return summary.promise;
         }
-        const existing = await entryAt(target);
-        if (writtenInPlace(existing)) {
-          // Renaming over a device, a pipe or a link would replace it with a
-          // regular file: as root, /dev/null itself; /dev/stdout's link
-          // instead of the file the shell opened.
+        const { path, inPlace, existing } = await writeTarget(target);
+        if (inPlace) {
           await pipeline(Readable.from(run, { objectMode: false }), createWriteStream(target));
           return summary.promise;
         }
-        const temporary = temporaryBeside(target);
+        const temporary = temporaryBeside(path);
         try {
           await pipeline(
             Readable.from(run, { objectMode: false }),
@@ -651,7 +677,7 @@ export function createExportClient(options: ExportClientOptions): ExportClient {
           // A file that replaces another keeps its permissions: one made
           // private stays private.
           if (existing !== undefined) await chmod(temporary, existing.mode & 0o7777);
-          await rename(temporary, target);
+          await rename(temporary, path);
         } catch (error) {
           await rm(temporary, { force: true });
           throw error;

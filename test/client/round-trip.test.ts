@@ -215,12 +215,21 @@ describe("objects", () => {
     await rm(pipeDir, { recursive: true });
   });
 
-  it("writes through a symbolic link in place, so the link stays (as /dev/stdout does)", async () => {
+  it("replaces the file a symbolic link leads to, atomically, and keeps the link", async () => {
     const linkDir = await mkdtemp(join(tmpdir(), "export-link-"));
     const target = join(linkDir, "target.csv");
     await writeFile(target, "old content");
     const link = join(linkDir, "latest.csv");
     await symlink(target, link);
+    // A failed export leaves the file as it was.
+    const client = createExportClient({ baseUrl: running.baseUrl });
+    await expect(
+      client
+        .export({ format: "csv", columns: ["a"], rows: [[1]], fileName: "a/b.csv" })
+        .writeTo(link),
+    ).rejects.toMatchObject({ code: Code.InvalidArgument });
+    client.close();
+    expect(await readFile(target, "utf8")).toBe("old content");
     const summary = await exportTrickyTo(link, Promise.resolve());
     expect((await lstat(link)).isSymbolicLink()).toBe(true);
     expect(sha256(await readFile(target))).toBe(summary.sha256);
