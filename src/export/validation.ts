@@ -141,7 +141,8 @@ function validateColumns(start: ExportStart, maxColumns: number): ColumnSpec[] {
 // Content-Disposition header or a log line downstream; format characters
 // are invisible, and a bidi override shows "invoice\u202Evsc.exe" as
 // "invoiceexe.csv".
-const UNSAFE_FILE_NAME = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}/\\]/u;
+// Joiners are format characters too, but emoji (👩‍💻) and Persian words need them.
+const UNSAFE_FILE_NAME = /[\p{Cc}\p{Zl}\p{Zp}/\\]|(?![\u200C\u200D])\p{Cf}/u;
 
 function validateFileName(fileName: string | undefined): string | undefined {
   if (fileName === undefined) return undefined;

@@ -194,9 +194,14 @@ describe.each<ConnectProtocol>(["grpc", "grpc-web", "connect-binary", "connect-j
     });
 
     it("keeps a file name in any script, accents and emoji included", async () => {
-      const fileName = "Bestellungen für Zoë, 東京 🚀.csv";
-      const result = await collectExport(client, [csvStart({ fileName })]);
-      expect(result.header.fileName).toBe(fileName);
+      for (const fileName of [
+        "Bestellungen für Zoë, 東京 🚀.csv",
+        "👩‍💻 team.csv",
+        "می‌خواهم.csv",
+      ]) {
+        const result = await collectExport(client, [csvStart({ fileName })]);
+        expect(result.header.fileName).toBe(fileName);
+      }
     });
 
     it("refuses more columns than the limit with RESOURCE_EXHAUSTED", async () => {

@@ -115,7 +115,7 @@ const KNOWN_COLUMN_TYPES: readonly number[] = [
  * What a file name may not hold: path separators, control characters (C0,
  * C1, line and paragraph separators) and invisible format characters.
  */
-export const UNSAFE_FILE_NAME = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}/\\]/u;
+export const UNSAFE_FILE_NAME = /[\p{Cc}\p{Zl}\p{Zp}/\\]|(?![\u200C\u200D])\p{Cf}/u;
 
 interface Plan {
   readonly format: "csv" | "pdf";
