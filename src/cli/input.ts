@@ -221,11 +221,20 @@ export async function openInput(path: string, options: InputOptions = {}): Promi
       : format === "csv"
         ? csvRecords(counted, options.csvDelimiter ?? ",", where)
         : jsonArrayRecords(counted, where);
+  // The parsers read through `counted`: ended first, it closes them
+  // quietly, where ending the input alone would fail a read they wait on.
+  const close = () => {
+    counted.destroy();
+    stream.destroy();
+  };
   if (format === "csv") {
     // The header row comes with the first record: read it now, so that the
     // columns keep the input's order.
     const rest = records[Symbol.asyncIterator]();
-    const first = await rest.next();
+    const first = await rest.next().catch((error: unknown) => {
+      close();
+      throw error;
+    });
     records = (async function* () {
       if (first.done) return;
       yield first.value;
@@ -236,7 +245,7 @@ export async function openInput(path: string, options: InputOptions = {}): Promi
     format,
     records,
     header: where.header,
-    close: () => stream.destroy(),
+    close,
     position: () =>
       format === "json" ? `input element ${where.element}` : `input line ${where.line}`,
     bytesRead: () => read,

@@ -184,6 +184,15 @@ describe("export-cli export", () => {
     );
     expect(result.code).toBe(1);
     expect(result.stderr).toMatch(/^export-cli export: INVALID_ARGUMENT: start\.file_name: /);
+    // Closing the input it no longer reads raises no error of its own.
+    expect(result.stderr).not.toContain("    at ");
+    const gone = await runCli(
+      ["export", "--server", "http://127.0.0.1:1", "--format", "csv", "--in", "-", "--out", "-"],
+      { input: '{"a": 1}\n', holdStdin: true },
+    );
+    expect(gone.code).toBe(1);
+    expect(gone.stderr).toMatch(/^export-cli export: UNAVAILABLE: /);
+    expect(gone.stderr).not.toContain("    at ");
   });
 
   it("on Ctrl-C cancels the export, removes its temporary file and exits 130", async () => {
