@@ -148,7 +148,7 @@ export async function fetchText(url: string): Promise<{ status: number; body: st
 /** A flag's decimal number; NaN (refused by the range checks) for "" or other text, which Number() reads as 0. */
 function decimal(value: string | undefined, fallback: number): number {
   if (value === undefined) return fallback;
-  return /^\d+(\.\d+)?$/.test(value) ? Number(value) : Number.NaN;
+  return /^(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i.test(value) ? Number(value) : Number.NaN;
 }
 
 export async function assertCommand(argv: readonly string[]): Promise<number> {

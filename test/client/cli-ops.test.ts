@@ -161,6 +161,9 @@ describe("export-cli assert failing", () => {
       expect(result.code).toBe(2);
       expect(result.stderr).toMatch(/^export-cli assert: --(min-success-ratio|p95-ms) must be /);
     }
+    // Decimals as people write them pass.
+    const written = ["--min-success-ratio=.25", "--p95-ms=6e4"];
+    expect((await runCli(["assert", "--metrics", running.metricsUrl, ...written])).code).toBe(0);
   });
 
   it("fails with a clear message when the metrics cannot be fetched", async () => {
