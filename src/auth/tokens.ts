@@ -37,7 +37,8 @@ export function parseTokenList(text: string, source: string): TokenEntry[] {
         `${where}: expected user:token or user:sha256:<hex>, with a user of ${USER_NAME_RULE}`,
       );
     }
-    if (secret === "") throw new TokenListError(`${where}: the token of user ${user} is empty`);
+    // Not named: a line written as `<token>:` would put the token there.
+    if (secret === "") throw new TokenListError(`${where}: the token is empty`);
     const stored = STORED_DIGEST.exec(secret);
     if (secret.startsWith("sha256:") && !stored) {
       throw new TokenListError(`${where}: a sha256: entry needs 64 hex digits`);

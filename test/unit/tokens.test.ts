@@ -47,7 +47,9 @@ describe("token list", () => {
         "tokens line 2: expected user:token or user:sha256:<hex>",
       ],
       ["al ice:topsecret", "tokens line 1: expected user:token"],
-      ["alice:", "tokens line 1: the token of user alice is empty"],
+      ["alice:", "tokens line 1: the token is empty"],
+      // A token written where the user goes is not echoed either.
+      ["topsecret:", "tokens line 1: the token is empty"],
       ["alice:sha256:topsecret", "tokens line 1: a sha256: entry needs 64 hex digits"],
       // The metrics' labels for no user and for users past the limit.
       ["anonymous:topsecret", "tokens line 1: expected user:token"],
