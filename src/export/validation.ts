@@ -11,6 +11,7 @@ import {
   type RowBatch,
   RowBatchSchema,
 } from "../../gen/export/v1/export_pb.js";
+import { maxColumnsOnPage, PDF_LAYOUT } from "../render/pdf/layout.js";
 import type {
   Cell,
   CellRows,
@@ -209,6 +210,21 @@ function validatePdf(start: ExportStart, now: Date): PdfSettings {
   };
 }
 
+/** A PDF table with more columns than its page takes is refused, not drawn as overlapping letters. */
+function checkColumnsFitPage(columns: number, pdf: PdfSettings): void {
+  const fit = maxColumnsOnPage(pdf);
+  if (columns <= fit) return;
+  const page = `${pdf.pageSize === "A4" ? "an A4" : "a Letter"} ${pdf.orientation} page`;
+  const landscape =
+    pdf.orientation === "portrait"
+      ? `, ${maxColumnsOnPage({ ...pdf, orientation: "landscape" })} in landscape`
+      : "";
+  throw invalid(
+    "start.columns",
+    `${columns} columns do not fit ${page}: it takes at most ${fit}${landscape}, each ${PDF_LAYOUT.minColumnWidth} pt wide or more; leave columns out, or export CSV or XLSX`,
+  );
+}
+
 /**
  * The sheet name: the option, checked against Excel's rules; else the file
  * name without its extension, made valid; else "Export".
@@ -243,15 +259,18 @@ function validateXlsx(start: ExportStart, fileName: string | undefined): XlsxSet
 export function validateStart(start: ExportStart, limits: ExportLimits, now: Date): ExportPlan {
   const format = formatOf(start.format);
   const fileName = validateFileName(start.fileName);
+  const columns = validateColumns(
+    start,
+    format === "xlsx" ? Math.min(limits.maxColumns, XLSX_MAX_COLUMNS) : limits.maxColumns,
+  );
+  const pdf = validatePdf(start, now);
+  if (format === "pdf") checkColumnsFitPage(columns.length, pdf);
   return {
     format,
-    columns: validateColumns(
-      start,
-      format === "xlsx" ? Math.min(limits.maxColumns, XLSX_MAX_COLUMNS) : limits.maxColumns,
-    ),
+    columns,
     fileName,
     csv: validateCsv(start),
-    pdf: validatePdf(start, now),
+    pdf,
     xlsx: validateXlsx(start, fileName),
     maxCellChars:
       format === "xlsx" ? Math.min(limits.maxCellChars, XLSX_MAX_CELL_CHARS) : limits.maxCellChars,

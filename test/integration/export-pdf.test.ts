@@ -6,7 +6,7 @@ import { fromJson } from "@bufbuild/protobuf";
 import { ListValueSchema } from "@bufbuild/protobuf/wkt";
 import { Code } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Format, Orientation } from "../../gen/export/v1/export_pb.js";
+import { Format, Orientation, PageSize } from "../../gen/export/v1/export_pb.js";
 import { gate, withTimeout } from "../support/async.js";
 import {
   collectExport,
@@ -18,7 +18,7 @@ import {
 import { expectInvalidArgument, failedExport } from "../support/expect-error.js";
 import { createGrpcJsClient, grpcJsExport } from "../support/grpc-js-client.js";
 import { ORDER_COLUMNS, orderValues, readOrders } from "../support/orders.js";
-import { pageTexts, pdffonts, pdfinfo } from "../support/pdf.js";
+import { lineStartingWith, pageTexts, pdffonts, pdfinfo, wordBoxes } from "../support/pdf.js";
 import { eventually, type RunningServer, startServer } from "../support/server.js";
 import { generatedBatches, generatedColumns } from "../support/tables.js";
 
@@ -161,6 +161,40 @@ describe("PDF export over the stream", () => {
       "row 251 has 1 cells, expected 8 (columns: order_id, customer, email, amount, paid, …)",
     );
     expect(failure.kinds[0]).toBe("header");
+    await eventually(() => running.server.runningExports() === 0);
+  });
+
+  it("refuses more columns than the page takes, before the header, and draws as many as it takes", async () => {
+    const columns = (count: number) =>
+      Array.from({ length: count }, (_, index) => ({ key: `c${index}` }));
+    const portrait = await expectInvalidArgument(
+      client,
+      [pdfStart({ columns: columns(18), pdf: {} })],
+      "start.columns",
+      "18 columns do not fit an A4 portrait page: it takes at most 17, 25 in landscape, each 30 pt wide or more; leave columns out, or export CSV or XLSX",
+    );
+    expect(portrait.kinds).toEqual([]);
+    await expectInvalidArgument(
+      client,
+      [
+        pdfStart({
+          columns: columns(25),
+          pdf: { pageSize: PageSize.LETTER, orientation: Orientation.LANDSCAPE },
+        }),
+      ],
+      "start.columns",
+      "25 columns do not fit a Letter landscape page: it takes at most 24, each 30 pt wide or more; leave columns out, or export CSV or XLSX",
+    );
+
+    const values = Array.from({ length: 17 }, (_, index) => `v${index}`);
+    const result = await collectExport(client, [
+      pdfStart({ columns: columns(17), pdf: {} }),
+      { kind: { case: "batch", value: { rows: [{ cells: values }] } } },
+    ]);
+    const words = await wordBoxes(await savedPdf("seventeen.pdf", result.data));
+    expect(lineStartingWith(words, "v0")).toEqual(values);
+    const rightMargin = 595.28 - 36;
+    for (const word of words) expect(word.xMax).toBeLessThanOrEqual(rightMargin);
     await eventually(() => running.server.runningExports() === 0);
   });
 

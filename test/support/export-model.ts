@@ -168,6 +168,11 @@ function planOf(start: ExportStart, limits: ModelLimits): Plan | Failure {
   if ((pdf?.title.length ?? 0) > 500) return invalid("start.pdf.title");
   if (!((pdf?.pageSize ?? 0) in PageSize)) return invalid("start.pdf.page_size");
   if (!((pdf?.orientation ?? 0) in Orientation)) return invalid("start.pdf.orientation");
+  if (format === "pdf") {
+    const landscape = pdf?.orientation === Orientation.LANDSCAPE;
+    const fit = pdf?.pageSize === PageSize.LETTER ? (landscape ? 24 : 18) : landscape ? 25 : 17;
+    if (start.columns.length > fit) return invalid("start.columns");
+  }
 
   return {
     format,

@@ -65,6 +65,14 @@ export function pageGeometry(pdf: Pick<PdfSettings, "pageSize" | "orientation">)
   };
 }
 
+/**
+ * The most columns a page takes, each at least `minColumnWidth` wide: past
+ * that, every cell would show a letter or two and run into its neighbours.
+ */
+export function maxColumnsOnPage(pdf: Pick<PdfSettings, "pageSize" | "orientation">): number {
+  return Math.floor(pageGeometry(pdf).tableWidth / PDF_LAYOUT.minColumnWidth);
+}
+
 /** Height of a body row whose tallest cell has `lines` lines. */
 export function rowHeight(lines: number): number {
   return 2 * PDF_LAYOUT.cellPaddingY + Math.max(1, lines) * PDF_LAYOUT.lineHeight;
