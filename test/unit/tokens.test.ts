@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { mkdirSync, renameSync, symlinkSync, writeFileSync } from "node:fs";
+import { mkdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -110,6 +110,25 @@ describe("token list", () => {
       tokens.reload();
       expect(events.at(-1)).toBe("reloaded 1");
       expect(tokens.authenticate("three")).toBe("carol");
+    } finally {
+      tokens.close();
+    }
+  });
+
+  it("keeps the tokens while the file is gone (a secret mid-swap), and an emptied file revokes them all", async () => {
+    const file = join(await mkdtemp(join(tmpdir(), "tokens-")), "tokens");
+    await writeFile(file, "alice:one\n");
+    const { tokens, events } = store("", file);
+    try {
+      rmSync(file);
+      await eventually(() => events.length === 1, 5_000);
+      expect(events[0]).toMatch(/^failed: ENOENT: no such file or directory/);
+      expect(tokens.authenticate("one")).toBe("alice");
+
+      await writeFile(file, "# nobody for now\n");
+      await eventually(() => events.at(-1) === "reloaded 0", 5_000);
+      expect(tokens.enabled).toBe(true);
+      expect(tokens.authenticate("one")).toBeUndefined();
     } finally {
       tokens.close();
     }
