@@ -226,6 +226,21 @@ describe("cell text", () => {
     expect(safeCut("abe\u0301", 3)).toBe(2);
   });
 
+  it("never splits an emoji sequence: ZWJ, skin tone, flag", () => {
+    // mono counts UTF-16 units: 👩‍💻 is 25 points wide, 👍🏽 and 🇯🇵 20.
+    for (const [cluster, width] of [
+      ["👩‍💻", 60],
+      ["👍🏽", 50],
+      ["🇯🇵", 50],
+    ] as const) {
+      const lines = wrapCell(cluster.repeat(8), width, 10);
+      expect(lines.join("")).toBe(cluster.repeat(8));
+      for (const line of lines) expect(line).toMatch(new RegExp(`^(${cluster})+$`, "u"));
+    }
+    expect(safeCut("a👩‍💻", 4)).toBe(1);
+    expect(safeCut("a🇯🇵", 3)).toBe(1);
+  });
+
   it("finds the longest prefix that fits", () => {
     expect(fitPrefix("abcdefgh", 20, mono)).toEqual({ text: "abcd", width: 20 });
     expect(fitPrefix("abcdefgh", 4, mono)).toEqual({ text: "", width: 0 });

@@ -41,28 +41,45 @@ function isHighSurrogate(code: number): boolean {
   return code >= 0xd800 && code <= 0xdbff;
 }
 
-function isCombining(code: number): boolean {
-  return (
-    (code >= 0x0300 && code <= 0x036f) ||
-    (code >= 0x1ab0 && code <= 0x1aff) ||
-    (code >= 0x1dc0 && code <= 0x1dff) ||
-    (code >= 0x20d0 && code <= 0x20ff) ||
-    (code >= 0xfe00 && code <= 0xfe0f) ||
-    (code >= 0xfe20 && code <= 0xfe2f) ||
-    code === 0x200d ||
-    (code >= 0xdc00 && code <= 0xdfff)
-  );
+// Grapheme clusters as Unicode defines them: a letter with its marks, an
+// emoji with its modifiers and ZWJ sequence, a flag's two letters, an Indic
+// conjunct.
+const graphemes = new Intl.Segmenter(undefined, { granularity: "grapheme" });
+// Code units that can join a cluster to their neighbour, surrogates aside:
+// marks, format characters (ZWJ, prepended signs), Hangul jamo and the few
+// letters Unicode treats as marks.
+const JOINS_CLUSTERS =
+  /[\p{M}\p{Cf}\u0d4e\u0e33\u0eb3\u1100-\u11ff\ua960-\ua97f\ud7b0-\ud7ff\uff9e\uff9f]/u;
+
+/**
+ * Whether a code unit may belong to one cluster with its neighbour. Between
+ * two that cannot, there is a cluster boundary (CR LF aside, which
+ * paragraphs() has made one newline) and no segmenter is needed: Latin,
+ * Greek, Cyrillic, CJK and most Arabic and Hebrew text never asks one.
+ */
+function mayJoin(code: number): boolean {
+  if (!(code >= 0x300)) return false;
+  if (code >= 0xd800 && code <= 0xdfff) return true;
+  return JOINS_CLUSTERS.test(String.fromCharCode(code));
 }
 
-/** Moves a cut position back so it never splits a surrogate pair or detaches a combining mark. */
+/**
+ * The clusters of the text last segmented: a cell is cut at several places
+ * in turn (a binary search), and segmenting it anew each time costs more.
+ */
+let segmented: { text: string; segments: Intl.Segments } | undefined;
+
+function clusterAt(text: string, index: number): Intl.SegmentData | undefined {
+  if (segmented?.text !== text) segmented = { text, segments: graphemes.segment(text) };
+  return segmented.segments.containing(index);
+}
+
+/** The start of the grapheme cluster holding `index`: a cut there splits nothing a reader sees as one. */
 export function safeCut(text: string, index: number): number {
-  let i = Math.min(index, text.length);
-  while (i > 0 && i < text.length && isCombining(text.charCodeAt(i))) i--;
-  if (i > 0 && isHighSurrogate(text.charCodeAt(i - 1)) && i < text.length) {
-    const next = text.charCodeAt(i);
-    if (next >= 0xdc00 && next <= 0xdfff) i--;
-  }
-  return i;
+  if (index <= 0) return 0;
+  if (index >= text.length) return text.length;
+  if (!mayJoin(text.charCodeAt(index - 1)) && !mayJoin(text.charCodeAt(index))) return index;
+  return clusterAt(text, index)?.index ?? index;
 }
 
 /**
@@ -102,12 +119,12 @@ export function fitPrefix(
   return best;
 }
 
-/** The first safe cut position after `index`. */
+/** The end of the grapheme cluster that starts at `index`. */
 function nextCut(text: string, index: number): number {
-  let i = index + 1;
-  if (i < text.length && isHighSurrogate(text.charCodeAt(i - 1))) i++;
-  while (i < text.length && isCombining(text.charCodeAt(i))) i++;
-  return i;
+  if (index >= text.length) return text.length;
+  if (!mayJoin(text.charCodeAt(index)) && !mayJoin(text.charCodeAt(index + 1))) return index + 1;
+  const cluster = clusterAt(text, index);
+  return cluster === undefined ? index + 1 : cluster.index + cluster.segment.length;
 }
 
 /** Turns a cell into paragraphs: newlines split, tabs become spaces, other controls vanish. */
@@ -129,8 +146,11 @@ export function paragraphs(text: string): string[] {
  */
 export function clip(text: string, maxChars: number): string {
   if (text.length <= maxChars) return text;
-  const cut = safeCut(text, maxChars);
-  if (cut > 0) return text.slice(0, cut);
+  // Where a cluster starts depends only on the text up to it: a cell of a
+  // million characters is segmented no further than the cut.
+  const head = text.slice(0, maxChars + 2);
+  const cut = safeCut(head, maxChars);
+  if (cut > 0) return head.slice(0, cut);
   return text.slice(0, isHighSurrogate(text.charCodeAt(maxChars - 1)) ? maxChars - 1 : maxChars);
 }
 
