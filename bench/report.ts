@@ -1,6 +1,6 @@
 /** The run's figures as one table of medians (min–max), the checks, and the JSON record. */
-import type { Figures, Line, Measured, Metric } from "./cases/case.js";
-import { type Check, type FiguresByLine, meets } from "./checks.js";
+import type { Line, Measured, Metric } from "./cases/case.js";
+import { type Check, meets } from "./checks.js";
 import { median } from "./stats.js";
 
 export interface Spread {
@@ -98,43 +98,35 @@ export function figuresTable(summaries: readonly LineSummary[]): string {
 export interface CheckResult {
   readonly label: string;
   readonly unit: string;
-  /** From the medians of the figures. */
+  /**
+   * The median of the rounds' values: a ratio pairs figures of one round,
+   * which the machine's slow spells touched alike.
+   */
   readonly value: number;
-  /** The same ratio computed round by round. */
+  /** The value computed round by round. */
   readonly rounds: readonly number[];
   readonly target?: string;
   readonly met?: boolean;
 }
 
-function medians(summaries: readonly LineSummary[]): FiguresByLine {
-  return Object.fromEntries(
-    summaries.map((summary) => [
-      summary.id,
-      Object.fromEntries(
-        Object.entries(summary.figures).map(([metric, spread]) => [metric, spread.median]),
-      ) as Figures,
-    ]),
-  );
-}
-
-/** Checks whose lines ran; each from the medians, with its round-by-round range. */
+/** Checks whose lines ran: each the median of its rounds' values, with their range. */
 export function evaluate(
   checks: readonly Check[],
-  summaries: readonly LineSummary[],
   rounds: readonly Readonly<Record<string, Measured>>[],
 ): CheckResult[] {
   const byRound = rounds.map((round) =>
     Object.fromEntries(Object.entries(round).map(([id, measured]) => [id, measured.figures])),
   );
   return checks.flatMap((check) => {
-    const value = check.value(medians(summaries));
-    if (value === undefined) return [];
+    const perRound = byRound.flatMap((figures) => check.value(figures) ?? []);
+    if (perRound.length === 0) return [];
+    const value = median(perRound);
     const met = meets(check, value);
     return {
       label: check.label,
       unit: check.unit,
       value,
-      rounds: byRound.flatMap((figures) => check.value(figures) ?? []),
+      rounds: perRound,
       ...(check.target && { target: `${check.target.op} ${check.target.bound}${check.unit}` }),
       ...(met !== undefined && { met }),
     };

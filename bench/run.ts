@@ -29,7 +29,7 @@ import {
   sameFileProblems,
   summarise,
 } from "./report.js";
-import { buildService, MiB } from "./servers.js";
+import { buildServers, MiB } from "./servers.js";
 import { Worker } from "./workers.js";
 
 const FULL: Scale = {
@@ -78,7 +78,7 @@ function progress(message: string) {
 }
 
 progress("building the service (npm run build)");
-buildService();
+buildServers();
 const command = startCommand();
 const context: Context = {
   scale,
@@ -119,7 +119,7 @@ const summaries = summarise(
   cases.flatMap((benchCase) => benchCase.lines),
   rounds,
 );
-const results = evaluate(checks(scale), summaries, rounds);
+const results = evaluate(checks(scale), rounds);
 const problems = sameFileProblems(summaries);
 const cpu = cpus();
 const machine = {
