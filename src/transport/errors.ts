@@ -18,10 +18,35 @@ export const ErrorReason = {
   limitExceeded: "EXPORT_LIMIT_EXCEEDED",
 } as const;
 
+/**
+ * The most UTF-8 bytes an error's message, or a field's description, may
+ * take. A message can quote the request (a delimiter, column keys), and it
+ * travels three times in the trailers: percent-encoded in grpc-message (up
+ * to three bytes a byte) and twice, in base64, in grpc-status-details-bin.
+ * gRPC C-core refuses trailers past 8 KiB with RESOURCE_EXHAUSTED and no
+ * details, and Node's HTTP/2 sends no trailers at all past 64 KiB.
+ */
+export const MAX_ERROR_MESSAGE_BYTES = 512;
+
+const ELLIPSIS = "…";
+const utf8 = new TextEncoder();
+
+/** `text` cut, between code points and marked with "…", to MAX_ERROR_MESSAGE_BYTES. */
+function bounded(text: string): string {
+  if (Buffer.byteLength(text) <= MAX_ERROR_MESSAGE_BYTES) return text;
+  const room = new Uint8Array(MAX_ERROR_MESSAGE_BYTES - Buffer.byteLength(ELLIPSIS));
+  return text.slice(0, utf8.encodeInto(text, room).read) + ELLIPSIS;
+}
+
 function badRequest(violations: readonly FieldViolation[]) {
   return {
     desc: BadRequestSchema,
-    value: create(BadRequestSchema, { fieldViolations: [...violations] }),
+    value: create(BadRequestSchema, {
+      fieldViolations: violations.map(({ field, description }) => ({
+        field,
+        description: bounded(description),
+      })),
+    }),
   };
 }
 
@@ -42,9 +67,19 @@ function errorInfo(reason: string, metadata: Record<string, string>) {
 /**
  * The one place that turns failures into gRPC status: domain errors get
  * their code and details, anything unknown becomes INTERNAL with nothing of
- * its internals in the message (the cause is kept for the log).
+ * its internals in the message (the cause is kept for the log). Messages
+ * are bounded (see MAX_ERROR_MESSAGE_BYTES), so every client can read them.
  */
 export function toConnectError(error: unknown): ConnectError {
+  const status = statusOf(error);
+  const message = bounded(status.rawMessage);
+  if (message === status.rawMessage) return status;
+  const shortened = new ConnectError(message, status.code, status.metadata, [], status.cause);
+  shortened.details = status.details;
+  return shortened;
+}
+
+function statusOf(error: unknown): ConnectError {
   if (error instanceof ConnectError) return error;
   if (!isDomainError(error)) {
     return new ConnectError("internal error", Code.Internal, undefined, undefined, error);

@@ -1,7 +1,7 @@
 import { Code } from "@connectrpc/connect";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { Format } from "../../gen/export/v1/export_pb.js";
-import { ErrorInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
+import { BadRequestSchema, ErrorInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
 import {
   type ConnectProtocol,
   collectExport,
@@ -202,6 +202,22 @@ describe.each<ConnectProtocol>(["grpc", "grpc-web", "connect-binary", "connect-j
         const result = await collectExport(client, [csvStart({ fileName })]);
         expect(result.header.fileName).toBe(fileName);
       }
+    });
+
+    it("cuts a message that quotes a long request to 512 bytes, details too", async () => {
+      const delimiter = "分".repeat(20_000);
+      const { error } = await failedExport(client, [csvStart({ csv: { delimiter } })]);
+      expect(error.code).toBe(Code.InvalidArgument);
+      expect(error.rawMessage).toMatch(
+        /^start\.csv\.delimiter: delimiter must be one character other than a quote, CR or LF \(got "分+…$/,
+      );
+      expect(Buffer.byteLength(error.rawMessage)).toBeLessThanOrEqual(512);
+      expect(Buffer.byteLength(error.rawMessage)).toBeGreaterThan(500);
+      const [badRequest] = error.findDetails(BadRequestSchema);
+      const [violation] = badRequest?.fieldViolations ?? [];
+      expect(violation?.field).toBe("start.csv.delimiter");
+      expect(violation?.description).toMatch(/^delimiter must be one character .*分…$/);
+      expect(Buffer.byteLength(violation?.description ?? "")).toBeLessThanOrEqual(512);
     });
 
     it("refuses more columns than the limit with RESOURCE_EXHAUSTED", async () => {

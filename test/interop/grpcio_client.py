@@ -23,8 +23,15 @@ from google.rpc import error_details_pb2, status_pb2
 COLUMNS = [export_pb2.Column(key="id"), export_pb2.Column(key="name")]
 
 
-def start(columns=COLUMNS, fmt=export_pb2.FORMAT_CSV):
-    return export_pb2.ExportRequest(start=export_pb2.ExportStart(format=fmt, columns=columns))
+def start(columns=COLUMNS, fmt=export_pb2.FORMAT_CSV, csv=None):
+    return export_pb2.ExportRequest(
+        start=export_pb2.ExportStart(format=fmt, columns=columns, csv=csv)
+    )
+
+
+# Keys of the longest kind allowed (128 characters), in a script that takes
+# three bytes a character in UTF-8 and nine percent-encoded.
+LONG_KEYS = [export_pb2.Column(key="键" * 127 + str(i)) for i in range(6)]
 
 
 def batch(rows):
@@ -83,6 +90,22 @@ CASES = {
         code=grpc.StatusCode.INVALID_ARGUMENT,
         message="batch[1].rows[0].cells: row 101 has 1 cells, expected 2 (columns: id, name)",
         violation="batch[1].rows[0].cells",
+    ),
+    # Messages that quote the request are bounded, so the trailers stay
+    # under C-core's 8 KiB (past it: RESOURCE_EXHAUSTED, no details).
+    "long_delimiter": dict(
+        send=[start(csv=export_pb2.CsvOptions(delimiter="x" * 20_000))],
+        code=grpc.StatusCode.INVALID_ARGUMENT,
+        message_prefix='start.csv.delimiter: delimiter must be one character other than a quote, CR or LF (got "xxx',
+        violation="start.csv.delimiter",
+        bounded=True,
+    ),
+    "long_keys_wrong_width": dict(
+        send=[start(columns=LONG_KEYS), batch([["1"]])],
+        code=grpc.StatusCode.INVALID_ARGUMENT,
+        message_prefix="batch[0].rows[0].cells: row 1 has 1 cells, expected 6 (columns: 键键键",
+        violation="batch[0].rows[0].cells",
+        bounded=True,
     ),
     "slots_exhausted": dict(
         send=[start()],
@@ -151,6 +174,8 @@ def check_error(case, error):
     message = error.details() or ""
     if message != case.get("message", message) or not message.startswith(case.get("message_prefix", "")):
         return f"message {message!r}"
+    if case.get("bounded") and (len(message.encode()) > 512 or not message.endswith("…")):
+        return f"message of {len(message.encode())} bytes, not cut to 512 with an ellipsis"
     status = status_details(error)
     if status is not None and status.code != case["code"].value[0]:
         return f"details carry code {status.code}"

@@ -20,6 +20,8 @@ export const BAD_INPUT_CASES = [
   "second_start",
   "wrong_width",
   "wrong_width_while_sending",
+  "long_delimiter",
+  "long_keys_wrong_width",
 ] as const;
 
 /** Per case (or "ok"/"refused" for whole exports): calls made and how many were wrong. */
