@@ -64,6 +64,35 @@ function errorInfo(reason: string, metadata: Record<string, string>) {
   };
 }
 
+// connect-es's words for a request message past readMaxBytes, which the
+// server sets from MAX_MESSAGE_BYTES: the size is there when the frame's
+// length prefix gave it; a gzip message may grow past it once decompressed.
+const OVERSIZED =
+  /^message (?:size (?:(\d+) )?)?is larger than configured readMaxBytes (\d+)( after decompression)?$/;
+
+/** The transport's own status, in the service's words where it refused a message for its size. */
+function requestStreamStatus(cause: unknown): ConnectError {
+  const status = ConnectError.from(cause);
+  const oversized = status.code === Code.ResourceExhausted && OVERSIZED.exec(status.rawMessage);
+  if (!oversized) return status;
+  const [, actual, limit = "", decompressed] = oversized;
+  const size = actual === undefined ? "" : ` of ${actual} bytes`;
+  const when = decompressed === undefined ? "" : " once decompressed";
+  return new ConnectError(
+    `request message${size} is larger than MAX_MESSAGE_BYTES (${limit})${when}; send smaller batches`,
+    Code.ResourceExhausted,
+    undefined,
+    [
+      errorInfo(ErrorReason.limitExceeded, {
+        name: "max_message_bytes",
+        limit,
+        ...(actual !== undefined && { actual }),
+      }),
+    ],
+    cause,
+  );
+}
+
 /**
  * The one place that turns failures into gRPC status: domain errors get
  * their code and details, anything unknown becomes INTERNAL with nothing of
@@ -123,7 +152,7 @@ function statusOf(error: unknown): ConnectError {
     case "cancelled":
       return new ConnectError(error.message, Code.Canceled);
     case "request_stream":
-      return ConnectError.from(error.cause);
+      return requestStreamStatus(error.cause);
     case "internal":
       return new ConnectError(error.message, Code.Internal, undefined, undefined, error.cause);
   }

@@ -46,7 +46,9 @@ describe("an early answer", () => {
     const oversized = frame(new Uint8Array(64 * 1024));
     const answer = await exportAnsweredEarly(running.port, [start, oversized]);
     expect(answer.status).toBe(Code.ResourceExhausted);
-    expect(answer.message).toMatch(/message size .* is larger than configured readMaxBytes 16384/);
+    expect(answer.message).toBe(
+      "request message of 65536 bytes is larger than MAX_MESSAGE_BYTES (16384); send smaller batches",
+    );
     expect(answer.rstCode).toBe(constants.NGHTTP2_NO_ERROR);
   });
 

@@ -256,8 +256,15 @@ describe.each<ConnectProtocol>(["grpc", "grpc-web", "connect-binary", "connect-j
       const { error } = await failedExport(client, [csvStart(), batch(rows)]);
       expect(error.code).toBe(Code.ResourceExhausted);
       expect(error.rawMessage).toMatch(
-        /message size \d+ is larger than configured readMaxBytes 65536/,
+        /^request message of \d+ bytes is larger than MAX_MESSAGE_BYTES \(65536\); send smaller batches$/,
       );
+      const [info] = error.findDetails(ErrorInfoSchema);
+      expect(info?.reason).toBe("EXPORT_LIMIT_EXCEEDED");
+      expect(info?.metadata).toEqual({
+        name: "max_message_bytes",
+        limit: "65536",
+        actual: expect.stringMatching(/^\d+$/),
+      });
     });
   },
 );

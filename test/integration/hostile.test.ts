@@ -110,6 +110,35 @@ describe("a compressed request to a server that takes none", () => {
   });
 });
 
+describe("a compressed request that grows past MAX_MESSAGE_BYTES", () => {
+  it("gets RESOURCE_EXHAUSTED naming the setting, where 4 KiB of gzip would become 4 MiB", async () => {
+    const zipping = await startServer({ compression: "gzip" });
+    try {
+      const cells = ["x".repeat(1_000_000), "", "", ""];
+      const bomb = gzipSync(
+        toBinary(
+          ExportRequestSchema,
+          request({ kind: { case: "batch", value: { rows: Array(4).fill({ cells }) } } }),
+        ),
+      );
+      expect(bomb.length).toBeLessThan(16 * 1024);
+      const compressed = Buffer.concat([Buffer.from([1, 0, 0, 0, 0]), bomb]);
+      compressed.writeUInt32BE(bomb.length, 1);
+      const result = await rawExport(zipping.port, [frameOf(start), compressed], {
+        "grpc-encoding": "gzip",
+        "grpc-accept-encoding": "gzip",
+      });
+      expect(result.status).toBe(Code.ResourceExhausted);
+      expect(result.message).toBe(
+        "request message is larger than MAX_MESSAGE_BYTES (1048576) once decompressed; send smaller batches",
+      );
+      await eventually(() => zipping.server.runningExports() === 0);
+    } finally {
+      await zipping.close();
+    }
+  });
+});
+
 describe("JSON request messages the decoder refuses", () => {
   it("answers a cell of the wrong type with INVALID_ARGUMENT, and the log holds none of the data the reason quotes", async () => {
     const lines: string[] = [];

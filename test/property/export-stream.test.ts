@@ -729,8 +729,8 @@ function mismatches(expected: ExpectedError, error: ConnectError): string[] {
       want(error.rawMessage.startsWith(`${expected.field}: `), `message naming ${expected.field}`);
     }
   }
-  if (expected.code === Code.ResourceExhausted && expected.limitName === undefined) {
-    want(/is larger than configured readMaxBytes/.test(error.rawMessage), "the size limit named");
+  if (expected.limitName === "max_message_bytes") {
+    want(/is larger than MAX_MESSAGE_BYTES/.test(error.rawMessage), "the size limit named");
   }
   return problems;
 }

@@ -93,7 +93,7 @@ function transportFailure(received: Received, limits: ModelLimits): Failure | un
     return {
       code: Code.ResourceExhausted,
       field: undefined,
-      limitName: undefined,
+      limitName: "max_message_bytes",
       outcome: "limit_exceeded",
     };
   }
@@ -258,7 +258,7 @@ export function expectedOutcome(received: readonly Received[], limits: ModelLimi
   const fail = (at: number, failure: Failure): Expected => {
     const errors: ExpectedError[] = [];
     const add = (index: number, cause: Failure) => {
-      const sizeRefusal = cause.outcome === "limit_exceeded" && cause.limitName === undefined;
+      const sizeRefusal = cause.limitName === "max_message_bytes";
       const formats: MetricsFormat[] =
         format === undefined ? ["unknown"] : sizeRefusal ? [format, "unknown"] : [format];
       errors.push({ kind: "error", at: index, formats, ...cause });
