@@ -1,3 +1,4 @@
+import { isUtf8 } from "node:buffer";
 import type { Utf8Rows } from "../render/renderer.js";
 
 /**
@@ -25,6 +26,12 @@ export function readUtf8Rows(
   let pos = 0;
   const end = bytes.length;
   const varint = { value: 0, end: 0 };
+  // One native check of the whole batch stands for a check of every cell: a
+  // cell lies between the last byte of its length (below 0x80) and a tag or
+  // the batch's end, so no UTF-8 sequence crosses its edges, and a valid
+  // whole has valid cells. (Lengths of 128 bytes or more hold bytes that
+  // make the whole look invalid; each cell is then checked on its own.)
+  const validWhole = isUtf8(bytes);
 
   while (pos < end) {
     // Field 1 (rows), length-delimited; anything else is for the slow path.
@@ -52,7 +59,8 @@ export function readUtf8Rows(
         // cells
         const cellEnd = pos + varint.value;
         if (cellEnd > rowEnd || cells === width) return undefined;
-        if (!validCell(bytes, pos, cellEnd, maxCellChars)) return undefined;
+        const checked = validWhole && cellEnd - pos <= maxCellChars;
+        if (!checked && !validCell(bytes, pos, cellEnd, maxCellChars)) return undefined;
         starts[first + cells] = pos;
         ends[first + cells] = cellEnd;
         pos = cellEnd;

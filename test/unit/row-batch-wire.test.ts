@@ -33,7 +33,11 @@ function slowPath(bytes: Uint8Array, width: number): CellRows | Error {
   }
 }
 
-const text = fc.string({ unit: "grapheme", maxLength: 8 });
+// Long cells make rows of 128 bytes or more, whose lengths take two bytes.
+const text = fc.oneof(
+  { weight: 4, arbitrary: fc.string({ unit: "grapheme", maxLength: 8 }) },
+  { weight: 1, arbitrary: fc.string({ unit: "grapheme", minLength: 30, maxLength: 90 }) },
+);
 const row = fc.record({
   cells: fc.array(text, { maxLength: 4 }),
   nullCells: fc.array(fc.integer({ min: 0, max: 4 }), { maxLength: 2 }),
@@ -124,6 +128,19 @@ describe("reading rows in place from an encoded batch", () => {
       const bytes = Uint8Array.of(0x0a, cell.length + 2, 0x0a, cell.length, ...cell);
       expect(readUtf8Rows(bytes, 1, 100)).toBeUndefined();
       expect(slowPath(bytes, 1)).toBeInstanceOf(Error);
+      // The same beside a 200-byte cell, whose row's length takes two bytes.
+      const wide = new Uint8Array([
+        0x0a,
+        ...[((cell.length + 205) & 0x7f) | 0x80, (cell.length + 205) >> 7],
+        0x0a,
+        ...[200 | 0x80, 1],
+        ...new Uint8Array(200).fill(0x61),
+        0x0a,
+        cell.length,
+        ...cell,
+      ]);
+      expect(slowPath(wide, 2)).toBeInstanceOf(Error);
+      expect(readUtf8Rows(wide, 2, 1_000)).toBeUndefined();
     }
   });
 
