@@ -29,8 +29,8 @@ export function readUtf8Rows(
   // One native check of the whole batch stands for a check of every cell: a
   // cell lies between the last byte of its length (below 0x80) and a tag or
   // the batch's end, so no UTF-8 sequence crosses its edges, and a valid
-  // whole has valid cells. (Lengths of 128 bytes or more hold bytes that
-  // make the whole look invalid; each cell is then checked on its own.)
+  // whole has valid cells. (A length of 128 or more takes bytes that mostly
+  // make the whole invalid by themselves; each cell is then checked alone.)
   const validWhole = isUtf8(bytes);
 
   while (pos < end) {
