@@ -221,7 +221,7 @@ function checkColumnsFitPage(columns: number, pdf: PdfSettings): void {
       : "";
   throw invalid(
     "start.columns",
-    `${columns} columns do not fit ${page}: it takes at most ${fit}${landscape}, each ${PDF_LAYOUT.minColumnWidth} pt wide or more; leave columns out, or export CSV or XLSX`,
+    `${columns} columns do not fit ${page}: it takes at most ${fit}${landscape}, each ${PDF_LAYOUT.minColumnWidth} pt wide or more; send fewer columns, or export CSV or XLSX`,
   );
 }
 
@@ -263,13 +263,14 @@ export function validateStart(start: ExportStart, limits: ExportLimits, now: Dat
     start,
     format === "xlsx" ? Math.min(limits.maxColumns, XLSX_MAX_COLUMNS) : limits.maxColumns,
   );
+  const csv = validateCsv(start);
   const pdf = validatePdf(start, now);
   if (format === "pdf") checkColumnsFitPage(columns.length, pdf);
   return {
     format,
     columns,
     fileName,
-    csv: validateCsv(start),
+    csv,
     pdf,
     xlsx: validateXlsx(start, fileName),
     maxCellChars:

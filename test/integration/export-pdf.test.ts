@@ -171,9 +171,15 @@ describe("PDF export over the stream", () => {
       client,
       [pdfStart({ columns: columns(18), pdf: {} })],
       "start.columns",
-      "18 columns do not fit an A4 portrait page: it takes at most 17, 25 in landscape, each 30 pt wide or more; leave columns out, or export CSV or XLSX",
+      "18 columns do not fit an A4 portrait page: it takes at most 17, 25 in landscape, each 30 pt wide or more; send fewer columns, or export CSV or XLSX",
     );
     expect(portrait.kinds).toEqual([]);
+    // The start's other checks come first, in the order the model of the
+    // property test has them.
+    const badDelimiter = await failedExport(client, [
+      pdfStart({ columns: columns(18), pdf: {}, csv: { delimiter: "ab" } }),
+    ]);
+    expect(badDelimiter.error.rawMessage).toMatch(/^start\.csv\.delimiter: /);
     await expectInvalidArgument(
       client,
       [
@@ -183,7 +189,7 @@ describe("PDF export over the stream", () => {
         }),
       ],
       "start.columns",
-      "25 columns do not fit a Letter landscape page: it takes at most 24, each 30 pt wide or more; leave columns out, or export CSV or XLSX",
+      "25 columns do not fit a Letter landscape page: it takes at most 24, each 30 pt wide or more; send fewer columns, or export CSV or XLSX",
     );
 
     const values = Array.from({ length: 17 }, (_, index) => `v${index}`);
