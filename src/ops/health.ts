@@ -24,6 +24,16 @@ export interface Health {
   register(router: ConnectRouter): void;
 }
 
+/** Service names this long are no service's: the rest is not echoed, so the status stays small enough for every client. */
+const SHOWN_NAME_CHARS = 100;
+
+function quotedName(name: string): string {
+  const shown = [...name.slice(0, SHOWN_NAME_CHARS + 1)];
+  return shown.length > SHOWN_NAME_CHARS
+    ? `${JSON.stringify(shown.slice(0, SHOWN_NAME_CHARS).join(""))}…`
+    : JSON.stringify(name);
+}
+
 function response(status: HealthCheckResponse_ServingStatus): HealthCheckResponse {
   return create(HealthCheckResponseSchema, { status });
 }
@@ -78,7 +88,7 @@ export function createHealth(options: HealthOptions): Health {
           const status = statuses.get(request.service);
           if (status === undefined) {
             throw new ConnectError(
-              `unknown service ${JSON.stringify(request.service)}; ask for "" (the whole server) or one of: ${[...statuses.keys()].filter(Boolean).join(", ")}`,
+              `unknown service ${quotedName(request.service)}; ask for "" (the whole server) or one of: ${[...statuses.keys()].filter(Boolean).join(", ")}`,
               Code.NotFound,
             );
           }

@@ -104,6 +104,17 @@ describe("grpc.health.v1.Health", () => {
     );
   });
 
+  it("quotes at most 100 characters of an unknown service's name", async () => {
+    const error = await health.check({ service: "分".repeat(3_000) }).then(
+      () => undefined,
+      (reason: unknown) => ConnectError.from(reason),
+    );
+    expect(error?.code).toBe(Code.NotFound);
+    expect(error?.rawMessage).toBe(
+      `unknown service "${"分".repeat(100)}"…; ask for "" (the whole server) or one of: export.v1.ExportService`,
+    );
+  });
+
   it("reports the same to @grpc/grpc-js", async () => {
     expect(await grpcJsCheck(grpcJs, "")).toEqual({ status: "SERVING" });
     expect(await grpcJsCheck(grpcJs, "export.v1.ExportService")).toEqual({ status: "SERVING" });
