@@ -127,7 +127,13 @@ export function createServer(config: Config, deps: ServerDeps): ExportServer {
   const tokens = createTokenStore({
     file: config.authTokensFile,
     inline: config.authTokens,
-    onReloaded: (count) => deps.logger.info({ tokens: count }, "authentication tokens reloaded"),
+    onReloaded: (count) =>
+      count === 0
+        ? deps.logger.warn(
+            { tokens: 0 },
+            "authentication tokens reloaded: none, every export is refused",
+          )
+        : deps.logger.info({ tokens: count }, "authentication tokens reloaded"),
     onReloadError: (error) =>
       deps.logger.error(
         { reason: error.message },
