@@ -66,6 +66,8 @@ export async function cpuSeconds(server: ChildServer): Promise<number> {
       // A thread that ended while the list was read (none of the service's do).
     }
   }
+  // A kernel without scheduler statistics reads 0 for every thread.
+  if (nanoseconds === 0) throw new Error(`${tasks}/*/schedstat counts no CPU time`);
   return nanoseconds / 1e9;
 }
 
