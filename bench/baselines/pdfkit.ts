@@ -11,7 +11,8 @@
 import { once } from "node:events";
 import { createRequire } from "node:module";
 import { setImmediate } from "node:timers/promises";
-import { BATCH, batchesOf, TITLES } from "../rows.js";
+import { allocateWidths } from "../../src/render/pdf/layout.js";
+import { BATCH, batchesOf, COLUMNS, TITLES } from "../rows.js";
 import { startClock } from "../worker/clock.js";
 import type { JobResult } from "../worker/jobs.js";
 
@@ -38,15 +39,14 @@ const SIZED_FROM_ROWS = 200;
 type Doc = InstanceType<typeof PDFDocument>;
 
 /**
- * Column widths as the service chooses them: each column as wide as its
- * widest title or cell; if the table is then wider than the page, the
- * widest columns are narrowed to a common width, none below its longest word.
+ * Column widths as the service chooses them, from the same demands (widest
+ * title or cell, longest word, among the first 200 rows), shared out by the
+ * service's own arithmetic: the baseline is pdfkit's drawing, not its own
+ * idea of a table.
  */
 function columnWidths(doc: Doc, tableWidth: number): number[] {
   const sample = BATCH.slice(0, SIZED_FROM_ROWS);
-  const preferred: number[] = [];
-  const minimum: number[] = [];
-  TITLES.forEach((title, column) => {
+  const demands = TITLES.map((title, column) => {
     doc.font("Bold");
     let widest = doc.widthOfString(title);
     let longestWord = Math.max(...title.split(" ").map((word) => doc.widthOfString(word)));
@@ -58,21 +58,14 @@ function columnWidths(doc: Doc, tableWidth: number): number[] {
         longestWord = Math.max(longestWord, doc.widthOfString(word));
       }
     }
-    preferred.push(widest + 2 * PADDING_X);
-    minimum.push(longestWord + 2 * PADDING_X);
+    return {
+      fixed: undefined,
+      preferred: widest + 2 * PADDING_X,
+      minimum: Math.min(widest, longestWord) + 2 * PADDING_X,
+      text: COLUMNS[column]?.type === "text",
+    };
   });
-  const sum = (widths: readonly number[]) => widths.reduce((total, width) => total + width, 0);
-  const at = (level: number) =>
-    preferred.map((width, column) => Math.min(width, Math.max(minimum[column] as number, level)));
-  if (sum(preferred) <= tableWidth) return preferred;
-  let low = 0;
-  let high = Math.max(...preferred);
-  for (let step = 0; step < 50; step++) {
-    const middle = (low + high) / 2;
-    if (sum(at(middle)) > tableWidth) high = middle;
-    else low = middle;
-  }
-  return at(low);
+  return allocateWidths(demands, tableWidth);
 }
 
 export async function plainPdfkit(rows: number): Promise<JobResult> {
