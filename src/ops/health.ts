@@ -28,10 +28,14 @@ export interface Health {
 const SHOWN_NAME_CHARS = 100;
 
 function quotedName(name: string): string {
-  const shown = [...name.slice(0, SHOWN_NAME_CHARS + 1)];
-  return shown.length > SHOWN_NAME_CHARS
-    ? `${JSON.stringify(shown.slice(0, SHOWN_NAME_CHARS).join(""))}…`
-    : JSON.stringify(name);
+  let shown = 0;
+  let units = 0;
+  for (const character of name) {
+    if (shown === SHOWN_NAME_CHARS) return `${JSON.stringify(name.slice(0, units))}…`;
+    shown++;
+    units += character.length;
+  }
+  return JSON.stringify(name);
 }
 
 function response(status: HealthCheckResponse_ServingStatus): HealthCheckResponse {

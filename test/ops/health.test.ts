@@ -113,6 +113,14 @@ describe("grpc.health.v1.Health", () => {
     expect(error?.rawMessage).toBe(
       `unknown service "${"分".repeat(100)}"…; ask for "" (the whole server) or one of: export.v1.ExportService`,
     );
+    // Characters, not UTF-16 units: an emoji counts once.
+    const withEmoji = await health.check({ service: `😀${"a".repeat(20_000)}` }).then(
+      () => undefined,
+      (reason: unknown) => ConnectError.from(reason),
+    );
+    expect(withEmoji?.rawMessage).toBe(
+      `unknown service "😀${"a".repeat(99)}"…; ask for "" (the whole server) or one of: export.v1.ExportService`,
+    );
   });
 
   it("reports the same to @grpc/grpc-js", async () => {
