@@ -27,12 +27,29 @@ export function stopUnreadRequestAfterAnswer(
     setImmediate(() => {
       if (!request.complete && !request.stream.closed) {
         request.stream.close(constants.NGHTTP2_NO_ERROR);
+        discardUnread(request);
       }
     });
   // gRPC ends with trailers, sent from the compat layer's own listener that
   // runs before this one; the other protocols end with the body.
   request.stream.once("wantTrailers", stopUnreadRequest);
   response.once("finish", stopUnreadRequest);
+}
+
+/**
+ * Node destroys a stream reset with NO_ERROR only once its reader has read
+ * it to the end, and until then the connection cannot finish closing: a
+ * client that was answered early while sending, then hung up, left the
+ * server's side open for good (CLOSE_WAIT), its session counted against
+ * MAX_CONNECTIONS. The handler reads no more, so what arrived is dropped.
+ */
+function discardUnread(request: Http2ServerRequest): void {
+  const { stream } = request;
+  const discard = () => {
+    while (stream.read() !== null);
+  };
+  stream.on("readable", discard);
+  discard();
 }
 
 /**

@@ -1,8 +1,9 @@
 import { connect as connectHttp2 } from "node:http2";
 import { connect as connectTcp } from "node:net";
+import { create } from "@bufbuild/protobuf";
 import { Code, type ConnectError } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { Format } from "../../gen/export/v1/export_pb.js";
+import { ExportRequestSchema, Format } from "../../gen/export/v1/export_pb.js";
 import { ErrorInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
 import { withTimeout } from "../support/async.js";
 import {
@@ -13,6 +14,8 @@ import {
 } from "../support/connect-client.js";
 import { holdExports } from "../support/hold.js";
 import { sample, scrape } from "../support/metrics.js";
+import { rawCall } from "../support/raw-export.js";
+import { frameOf } from "../support/raw-grpc.js";
 import { eventually, type RunningServer, startServer } from "../support/server.js";
 import { generatedBatches, generatedColumns } from "../support/tables.js";
 
@@ -194,6 +197,34 @@ describe("connections past MAX_CONNECTIONS that open no call", () => {
       });
       expect(rows).toBe(10n);
       expect(await held.release()).toEqual([10n]);
+    } finally {
+      await running.close();
+    }
+  });
+});
+
+describe("clients answered early while still sending", () => {
+  it("leave no connection behind once they hang up, so MAX_CONNECTIONS still lets new clients in", async () => {
+    const running = await startServer({ maxConnections: 3, maxConcurrentExports: 1 });
+    try {
+      const first = createExportClient(running.baseUrl, "grpc");
+      const held = await holdExports(first, 1, () => running.server.runningExports());
+      // Each sends a start and 20,000 rows, is refused (no slot) while its
+      // rows are still arriving, and closes its connection. Node kept such
+      // a connection open on the server's side for good (CLOSE_WAIT), and
+      // counted it against the limit: the third refusal filled it.
+      const frames = [start, ...generatedBatches(20_000, WIDTH)].map((message) =>
+        frameOf(create(ExportRequestSchema, message)),
+      );
+      for (let client = 0; client < 6; client++) {
+        const call = await rawCall(running.port, frames, { stopReadingAfter: 1 });
+        expect(call.error?.code).toBe(Code.ResourceExhausted);
+        expect(call.error?.findDetails(ErrorInfoSchema)[0]?.reason).toBe("EXPORT_SLOTS_EXHAUSTED");
+      }
+      expect(await held.release()).toEqual([10n]);
+      const later = createExportClient(running.baseUrl, "grpc");
+      const result = await collectExport(later, [start, ...generatedBatches(10, WIDTH)]);
+      expect(result.summary.rows).toBe(10n);
     } finally {
       await running.close();
     }
