@@ -26,7 +26,7 @@ export const ErrorReason = {
  * gRPC C-core refuses trailers past 8 KiB with RESOURCE_EXHAUSTED and no
  * details, and Node's HTTP/2 sends no trailers at all past 64 KiB.
  */
-export const MAX_ERROR_MESSAGE_BYTES = 512;
+const MAX_ERROR_MESSAGE_BYTES = 512;
 
 const ELLIPSIS = "…";
 const utf8 = new TextEncoder();
