@@ -18,6 +18,7 @@
  */
 import { deflateSync } from "node:zlib";
 import { type DirectedRun, type FontRun, needsBidi, visualRuns } from "./bidi.js";
+import { ContentBytes } from "./content-bytes.js";
 import {
   type ChainFont,
   EMOJI_PRESENTATION,
@@ -25,7 +26,6 @@ import {
   type FontkitFont,
   type FontkitGlyph,
 } from "./fonts.js";
-import { fromHundredths, pdfNumber as n } from "./numbers.js";
 import type { Doc } from "./pdfkit.js";
 import type { Line } from "./text.js";
 
@@ -187,18 +187,6 @@ function fontRuns(text: string, chain: FontChain): FontRun[] {
   return runs;
 }
 
-/** A subset glyph id as the two bytes of a PDF literal string, escaped where needed. */
-function glyphBytes(id: number): string {
-  let out = "";
-  for (const byte of [id >> 8, id & 0xff]) {
-    if (byte === 0x28 || byte === 0x29 || byte === 0x5c) out += `\\${String.fromCharCode(byte)}`;
-    else if (byte === 0x0a) out += "\\n";
-    else if (byte === 0x0d) out += "\\r";
-    else out += String.fromCharCode(byte);
-  }
-  return out;
-}
-
 /** One glyph of a shaped run; lengths in 1/1000 em. */
 export interface ShapedGlyph {
   readonly glyph: FontkitGlyph;
@@ -238,8 +226,8 @@ export class Face {
   private readonly scale: number;
   /** Advance (1/1000 em) per BMP code unit, or UNKNOWN or MISSING. */
   private readonly advances = new Float64Array(0x10000).fill(UNKNOWN);
-  /** Encoded glyph (see {@link glyphBytes}) per BMP code unit; the empty box where there is no glyph. */
-  private readonly encoded: string[] = [];
+  /** Subset glyph id per BMP code unit once loaded; the empty box's where there is no glyph. */
+  private readonly glyphIds = new Uint16Array(0x10000);
   private readonly notdefAdvance: number;
   private readonly spaceGlyph: number;
   /** Shaped runs of the current page, by direction and text. */
@@ -280,22 +268,6 @@ export class Face {
     return advance;
   }
 
-  /** The glyphs of `text` as the body of a PDF literal string, if the fast path draws all of it in this font. */
-  fastEncode(text: string): string | undefined {
-    let out = "";
-    for (let i = 0; i < text.length; i++) {
-      const code = text.charCodeAt(i);
-      if (SIMPLE[code] === 0) return undefined;
-      let glyphAdvance = this.advances[code] as number;
-      if (glyphAdvance < 0) {
-        if (glyphAdvance === UNKNOWN) glyphAdvance = this.load(code);
-        if (glyphAdvance === MISSING) return undefined;
-      }
-      out += this.encoded[code];
-    }
-    return out;
-  }
-
   /** Whether the fast path can draw `text` (a run this font was chosen for). */
   isSimple(text: string): boolean {
     for (let i = 0; i < text.length; i++) if (SIMPLE[text.charCodeAt(i)] === 0) return false;
@@ -317,15 +289,17 @@ export class Face {
     return advance;
   }
 
-  /** Fast-path glyphs of a simple run (see {@link isSimple}). */
-  simpleEncode(text: string): string {
-    let out = "";
+  /**
+   * Writes the fast-path glyphs of a simple run (see {@link isSimple}) as
+   * the body of a PDF literal string; a missing glyph is the empty box.
+   */
+  writeGlyphs(text: string, body: ContentBytes): void {
+    const advances = this.advances;
     for (let i = 0; i < text.length; i++) {
       const code = text.charCodeAt(i);
-      if (this.advances[code] === UNKNOWN) this.load(code);
-      out += this.encoded[code];
+      if (advances[code] === UNKNOWN) this.load(code);
     }
-    return out;
+    body.glyphs(text, this.glyphIds);
   }
 
   /**
@@ -375,8 +349,8 @@ export class Face {
     return run;
   }
 
-  /** A shaped glyph's bytes in the PDF, adding it to the subset. */
-  glyphBytes(glyph: FontkitGlyph, rtl: boolean): string {
+  /** A shaped glyph's id in the subset, adding it there. */
+  glyphId(glyph: FontkitGlyph, rtl: boolean): number {
     const font = this.font;
     const id = font.subset.includeGlyph(glyph.id);
     if (font.widths[id] == null) font.widths[id] = glyph.advanceWidth * this.scale;
@@ -391,7 +365,7 @@ export class Face {
         codePoints.every((c) => RTL_LETTER.test(String.fromCodePoint(c)));
       font.unicode[id] = ligature ? [...codePoints].reverse() : codePoints;
     }
-    return glyphBytes(id);
+    return id;
   }
 
   /** Lists the font in the current page's resources. */
@@ -416,7 +390,7 @@ export class Face {
       if (font.widths[id] == null) font.widths[id] = advance;
       if (font.unicode[id] == null) font.unicode[id] = glyph.codePoints;
     }
-    this.encoded[code] = glyphBytes(id);
+    this.glyphIds[code] = id;
     this.advances[code] = present ? advance : MISSING;
     return present ? advance : MISSING;
   }
@@ -479,7 +453,7 @@ export class Typesetter {
     for (const piece of pieces) {
       const face = this.face(piece.font);
       if (!piece.rtl && face.isSimple(piece.text)) {
-        content.show(face, size, showGlyphs(face.simpleEncode(piece.text)), pen, baseline, color);
+        content.show(face, size, piece.text, pen, baseline, color);
         pen += (face.simpleWidth(piece.text) * size) / 1000;
       } else {
         const shaped = face.shape(piece.text, piece.rtl);
@@ -491,9 +465,7 @@ export class Typesetter {
 
   /**
    * Draws a laid-out line with its left end at `x` and its baseline at
-   * `baseline` (top-down), right to left if its paragraph reads so. A line
-   * drawn by the fast path keeps its operators, so a value a column repeats
-   * is encoded once.
+   * `baseline` (top-down), right to left if its paragraph reads so.
    */
   drawLine(
     content: ContentBuilder,
@@ -503,22 +475,11 @@ export class Typesetter {
     baseline: number,
     color: Rgb,
   ): void {
-    const drawn = line as DrawnLine;
-    if (drawn.face === this.primary && drawn.size === size) {
-      content.show(this.primary, size, drawn.show as string, x, baseline, color);
-      return;
-    }
     if (line.text === "") return;
     const rtl = line.rtl === true;
-    if (!rtl) {
-      const glyphs = this.primary.fastEncode(line.text);
-      if (glyphs !== undefined) {
-        drawn.face = this.primary;
-        drawn.size = size;
-        drawn.show = showGlyphs(glyphs);
-        content.show(this.primary, size, drawn.show, x, baseline, color);
-        return;
-      }
+    if (!rtl && this.primary.fastWidth(line.text) >= 0) {
+      content.show(this.primary, size, line.text, x, baseline, color);
+      return;
     }
     this.drawRuns(content, line.text, size, x, baseline, color, rtl);
   }
@@ -549,23 +510,11 @@ export class Typesetter {
 
 export type Rgb = readonly [number, number, number];
 
-/** The operator that shows fast-path glyphs, to follow a text move. */
-function showGlyphs(glyphs: string): string {
-  return ` (${glyphs}) Tj\n`;
-}
-
 type PdfStream = ReturnType<Doc["ref"]>;
 
 /** pdfkit writes anything but a Buffer as text. */
 function asBuffer(data: Uint8Array): Buffer {
   return Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.length);
-}
-
-/** A line with the operators that showed it, and the face and size they are for. */
-interface DrawnLine extends Line {
-  face?: Face;
-  size?: number;
-  show?: string;
 }
 
 /**
@@ -593,8 +542,8 @@ export type PageDeflater = (content: Buffer) => Promise<Uint8Array>;
  * flipped page matrix.
  */
 export class ContentBuilder {
-  /** The operators so far; one string, flattened once when the page is written. */
-  private body = "";
+  /** The current page's operators so far. */
+  private readonly body = new ContentBytes();
   private inText = false;
   /** The start of the text line, in hundredths of a point (see {@link moveTo}). */
   private lineX = 0;
@@ -603,7 +552,8 @@ export class ContentBuilder {
   private textSize = 0;
   /** The fill color set last; undefined at the start of a block. */
   private fill: Rgb | undefined;
-  private stroke = "";
+  /** The stroke color set last; undefined at the start of a block. */
+  private stroke: Rgb | undefined;
   private lineWidth = -1;
   private pageHeight = 0;
   private page = 0;
@@ -647,28 +597,50 @@ export class ContentBuilder {
   rect(x: number, y: number, width: number, height: number, color: Rgb): void {
     this.endText();
     this.setFill(color);
-    this.append(`${n(x)} ${n(this.pageHeight - y - height)} ${n(width)} ${n(height)} re f\n`);
+    const body = this.body;
+    body.number(x);
+    body.text(" ");
+    body.number(this.pageHeight - y - height);
+    body.text(" ");
+    body.number(width);
+    body.text(" ");
+    body.number(height);
+    body.text(" re f\n");
   }
 
   hline(x1: number, x2: number, y: number, width: number, color: Rgb): void {
     this.endText();
-    const stroke = `${n(color[0])} ${n(color[1])} ${n(color[2])} RG\n`;
-    if (stroke !== this.stroke) {
-      this.stroke = stroke;
-      this.append(stroke);
+    const body = this.body;
+    // Colors are constants: the same one is the same array.
+    if (color !== this.stroke) {
+      this.stroke = color;
+      this.color(color);
+      body.text(" RG\n");
     }
     if (width !== this.lineWidth) {
       this.lineWidth = width;
-      this.append(`${n(width)} w\n`);
+      body.number(width);
+      body.text(" w\n");
     }
-    const py = n(this.pageHeight - y);
-    this.append(`${n(x1)} ${py} m ${n(x2)} ${py} l S\n`);
+    const py = this.pageHeight - y;
+    body.number(x1);
+    body.text(" ");
+    body.number(py);
+    body.text(" m ");
+    body.number(x2);
+    body.text(" ");
+    body.number(py);
+    body.text(" l S\n");
   }
 
-  /** Fast-path glyphs (see {@link Face.fastEncode}) as a show operator (see {@link showGlyphs}), with their left end at `x`. */
-  show(face: Face, size: number, show: string, x: number, baseline: number, color: Rgb): void {
+  /** A simple run (see {@link Face.isSimple}) in one `Tj`, with its left end at `x`. */
+  show(face: Face, size: number, text: string, x: number, baseline: number, color: Rgb): void {
     this.beginText(face, size, color);
-    this.append(this.moveTo(x, this.pageHeight - baseline) + show);
+    this.moveTo(x, this.pageHeight - baseline);
+    const body = this.body;
+    body.text(" (");
+    face.writeGlyphs(text, body);
+    body.text(") Tj\n");
   }
 
   /**
@@ -680,51 +652,61 @@ export class ContentBuilder {
     this.beginText(face, size, color);
     const scale = size / 1000;
     const y = this.pageHeight - baseline;
+    const body = this.body;
     let pen = x;
-    let segment = "";
-    let pieces: string[] = [];
+    // The `TJ` array and the string in it being written, if open.
+    let array = false;
+    let string = false;
     let placed = false;
-    const flush = () => {
-      if (segment !== "") pieces.push(`(${segment})`);
-      if (pieces.length > 0) this.append(`[${pieces.join(" ")}] TJ\n`);
-      segment = "";
-      pieces = [];
+    const closeArray = () => {
+      if (string) body.text(")");
+      if (array) body.text("] TJ\n");
+      array = false;
+      string = false;
     };
-    this.append(`${this.moveTo(x, y)}\n`);
+    this.moveTo(x, y);
+    body.text("\n");
     for (const { glyph, advance, xAdvance, xOffset, yOffset } of run.glyphs) {
-      const bytes = face.glyphBytes(glyph, run.rtl);
+      const id = face.glyphId(glyph, run.rtl);
       if (xOffset !== 0 || yOffset !== 0) {
-        flush();
-        this.append(`${this.moveTo(pen + xOffset * scale, y + yOffset * scale)} (${bytes}) Tj\n`);
+        closeArray();
+        this.moveTo(pen + xOffset * scale, y + yOffset * scale);
+        body.text(" (");
+        body.glyph(id);
+        body.text(") Tj\n");
         placed = true;
       } else {
         if (placed) {
-          flush();
-          this.append(`${this.moveTo(pen, y)}\n`);
+          closeArray();
+          this.moveTo(pen, y);
+          body.text("\n");
           placed = false;
         }
-        segment += bytes;
+        if (!string) body.text(array ? " (" : "[(");
+        array = true;
+        string = true;
+        body.glyph(id);
         if (xAdvance !== advance) {
-          pieces.push(`(${segment}) ${n(advance - xAdvance)}`);
-          segment = "";
+          body.text(") ");
+          body.number(advance - xAdvance);
+          string = false;
         }
       }
       pen += xAdvance * scale;
     }
-    flush();
+    closeArray();
   }
 
   /** Hands the collected operators to pdfkit. */
   flush(): void {
     this.endText();
-    if (this.body !== "") {
-      this.addStream(
-        Buffer.from(`q\n1 0 0 -1 0 ${n(this.pageHeight)} cm\n${this.body}Q\n`, "latin1"),
-      );
-      this.body = "";
+    if (!this.body.empty) {
+      // Number#toString of the rounded height: what ContentBytes#number writes.
+      const flip = `q\n1 0 0 -1 0 ${Math.round(this.pageHeight * 100) / 100} cm\n`;
+      this.addStream(this.body.take(flip, "Q\n"));
     }
     this.fill = undefined;
-    this.stroke = "";
+    this.stroke = undefined;
     this.lineWidth = -1;
   }
 
@@ -764,7 +746,7 @@ export class ContentBuilder {
       face.page = this.page;
     }
     if (!this.inText) {
-      this.append("BT\n");
+      this.body.text("BT\n");
       this.inText = true;
       this.lineX = 0;
       this.lineY = 0;
@@ -774,7 +756,9 @@ export class ContentBuilder {
     if (face.resourceName !== this.textFont || size !== this.textSize) {
       this.textFont = face.resourceName;
       this.textSize = size;
-      this.append(`/${face.resourceName} ${n(size)} Tf\n`);
+      this.body.text(`/${face.resourceName} `);
+      this.body.number(size);
+      this.body.text(" Tf\n");
     }
   }
 
@@ -783,30 +767,39 @@ export class ContentBuilder {
    * Shorter than a `Tm` a cell; the moves are kept in whole hundredths, so
    * they add up to exactly the position a `Tm` would set.
    */
-  private moveTo(x: number, y: number): string {
+  private moveTo(x: number, y: number): void {
     const toX = Math.round(x * 100);
     const toY = Math.round(y * 100);
-    const move = `${fromHundredths(toX - this.lineX)} ${fromHundredths(toY - this.lineY)} Td`;
+    const body = this.body;
+    body.hundredths(toX - this.lineX);
+    body.text(" ");
+    body.hundredths(toY - this.lineY);
+    body.text(" Td");
     this.lineX = toX;
     this.lineY = toY;
-    return move;
   }
 
   private endText(): void {
     if (this.inText) {
-      this.append("ET\n");
+      this.body.text("ET\n");
       this.inText = false;
     }
-  }
-
-  private append(operators: string): void {
-    this.body += operators;
   }
 
   private setFill(color: Rgb): void {
     // Colors are constants: the same one is the same array.
     if (color === this.fill) return;
     this.fill = color;
-    this.append(`${n(color[0])} ${n(color[1])} ${n(color[2])} rg\n`);
+    this.color(color);
+    this.body.text(" rg\n");
+  }
+
+  private color(color: Rgb): void {
+    const body = this.body;
+    body.number(color[0]);
+    body.text(" ");
+    body.number(color[1]);
+    body.text(" ");
+    body.number(color[2]);
   }
 }
