@@ -70,7 +70,7 @@ describe("PDF content bytes", () => {
         fc.string({ minLength: 60, maxLength: 300 }).map((s) => s.replace(/[^\x20-\x7e]/g, "?")),
         fc.double({ min: -20_000, max: 20_000, noNaN: true }),
       ),
-      { maxLength: 400 },
+      { maxLength: 400, size: "max" },
     );
     fc.assert(
       fc.property(pieces, pieces, (page, next) => {
@@ -93,5 +93,18 @@ describe("PDF content bytes", () => {
       }),
       { seed: SEED, numRuns: 300 },
     );
+  });
+
+  it("keep what a page holds when it outgrows its buffer", () => {
+    const bytes = new ContentBytes();
+    const piece = "0.91 0.92 0.95 rg\n";
+    let expected = "";
+    // Past the first buffer (16 KiB) and the second, a piece and a number at a time.
+    for (let i = 0; expected.length < 40_000; i++) {
+      bytes.text(piece);
+      bytes.hundredths(i);
+      expected += piece + String(i / 100);
+    }
+    expect(bytes.take("", "").toString("latin1")).toBe(expected);
   });
 });
