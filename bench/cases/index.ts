@@ -16,7 +16,11 @@ export function allCases(scale: Scale, options: { readonly tenMillion: boolean }
   // 11.0 to 11.4 for the next), so the PDF cases warm up with three exports
   // of their size. Plain pdfkit has no such trend: 72 to 81 µs a row over
   // six runs in a row.
-  const pdfWarmUp = { rows: pdfRows, exports: 3 };
+  // A server's PDF path left alone for a round's other cases (about a
+  // minute) runs its next export partly cold: after 40 s idle, 100,000 rows
+  // cost 8.4 to 10.9 µs of server CPU a row, against 8.1 to 9.2 right after
+  // another PDF export (three of each, one server).
+  const pdfWarmUp = { rows: pdfRows, exports: 3, eachRound: 1 };
   const csvCase = (encoding: "rows" | "json_rows", gzip: boolean) =>
     endToEndCase(
       {
