@@ -78,6 +78,27 @@ describe("Python grpcio client", () => {
   });
 });
 
+describe("Python grpcio client, with request metadata past HTTP/2's limits", () => {
+  it("gets RESOURCE_EXHAUSTED for 200 entries, and UNAVAILABLE within the keepalive for a 70,000-byte value", async () => {
+    const running = await startServer({ keepaliveIntervalMs: 500, keepaliveTimeoutMs: 500 });
+    try {
+      const cases = ["too_many_metadata", "metadata_value_over_64k"];
+      // The client's deadline is 10 s: a connection left open would end
+      // the oversized calls DEADLINE_EXCEEDED instead, too few in time.
+      const tally = await runGrpcioClient(stubs, {
+        target: `127.0.0.1:${running.port}`,
+        cases,
+        seconds: 30,
+        maxCalls: 10,
+      });
+      expect(wrongAnswers(tally, cases, 5)).toEqual([]);
+      await expectHealthy(running);
+    } finally {
+      await running.close();
+    }
+  });
+});
+
 describe("Python grpcio client, while the server shuts down", () => {
   it("gets UNAVAILABLE for every new export, 200 times", async () => {
     const running = await startServer({ shutdownGraceMs: 60_000 });

@@ -107,6 +107,21 @@ CASES = {
         violation="batch[0].rows[0].cells",
         bounded=True,
     ),
+    # Request metadata past Node's HTTP/2 limits. The code is all there is
+    # to check: the message is C-core's own.
+    "too_many_metadata": dict(
+        send=[start()],
+        metadata=[(f"x-entry-{i}", "1") for i in range(200)],
+        code=grpc.StatusCode.RESOURCE_EXHAUSTED,
+    ),
+    # A field over 64 KiB breaks HTTP/2 header compression, so the whole
+    # connection fails; Node answers GOAWAY but leaves it open, and the
+    # server's keepalive ping, which goes unanswered, closes it.
+    "metadata_value_over_64k": dict(
+        send=[start()],
+        metadata=[("x-large", "a" * 70_000)],
+        code=grpc.StatusCode.UNAVAILABLE,
+    ),
     "slots_exhausted": dict(
         send=[start()],
         keep_sending=True,
@@ -198,7 +213,7 @@ def run_case(stub, name, timeout):
     case = CASES[name]
     requests = Requests(case["send"], case.get("keep_sending", False))
     try:
-        for _ in stub.Export(iter(requests), timeout=timeout):
+        for _ in stub.Export(iter(requests), timeout=timeout, metadata=case.get("metadata")):
             pass
         return "the export succeeded"
     except grpc.RpcError as error:
