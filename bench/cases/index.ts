@@ -16,10 +16,13 @@ export function allCases(scale: Scale, options: { readonly tenMillion: boolean }
   // 11.0 to 11.4 for the next), so the PDF cases warm up with three exports
   // of their size. Plain pdfkit has no such trend: 72 to 81 µs a row over
   // six runs in a row.
-  // A server's PDF path left alone for a round's other cases (about a
-  // minute) runs its next export partly cold: after 40 s idle, 100,000 rows
-  // cost 8.4 to 10.9 µs of server CPU a row, against 8.1 to 9.2 right after
-  // another PDF export (three of each, one server).
+  // The PDF lines, plain pdfkit's included, also warm up once more just
+  // before each measured run: warmed only before the first round, the
+  // service's PDF export came after a round of other cases and cost 11.0 to
+  // 12.9 µs of server CPU a row (three runs), against 7.7 to 8.2 so warmed.
+  // On one server alone the effect was smaller: 100,000 rows after 40 s of
+  // CSV exports cost 8.2 to 9.5 µs a row, right after a PDF export 7.7 to
+  // 9.6 (five of each); after 40 s idle 8.4 to 10.9, against 8.1 to 9.2.
   const pdfWarmUp = { rows: pdfRows, exports: 3, eachRound: 1 };
   const csvCase = (encoding: "rows" | "json_rows", gzip: boolean) =>
     endToEndCase(
@@ -58,7 +61,7 @@ export function allCases(scale: Scale, options: { readonly tenMillion: boolean }
         csvFile: true,
       },
       ["csv"],
-      csvRows / 5,
+      { rows: csvRows / 5 },
     ),
     baselineCase(
       "csv-stringify-sync",
@@ -69,7 +72,7 @@ export function allCases(scale: Scale, options: { readonly tenMillion: boolean }
         csvFile: true,
       },
       ["csv"],
-      csvRows / 5,
+      { rows: csvRows / 5 },
     ),
     endToEndCase(
       { id: "pdf", title: "PDF end to end, rows", rows: pdfRows },
@@ -88,7 +91,7 @@ export function allCases(scale: Scale, options: { readonly tenMillion: boolean }
       "pdfkit",
       { id: "pdfkit", title: "plain pdfkit, doc.text per cell (in process)", rows: pdfRows },
       ["pdf"],
-      pdfRows / 10,
+      { rows: pdfRows, eachRound: 1 },
     ),
     freshCase(scale.smallRows, ["memory", "first-chunk"], true),
     freshCase(scale.largeRows, ["memory", "replaced"], false),
