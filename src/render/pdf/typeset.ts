@@ -226,7 +226,7 @@ export class Face {
   private readonly scale: number;
   /** Advance (1/1000 em) per BMP code unit, or UNKNOWN or MISSING. */
   private readonly advances = new Float64Array(0x10000).fill(UNKNOWN);
-  /** Subset glyph id per BMP code unit once loaded; the empty box's where there is no glyph. */
+  /** Subset glyph id per BMP code unit once loaded; the empty box's id where the font has no glyph. */
   private readonly glyphIds = new Uint16Array(0x10000);
   private readonly notdefAdvance: number;
   private readonly spaceGlyph: number;
