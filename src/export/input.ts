@@ -4,6 +4,7 @@ import {
   IdleTimeoutError,
   RequestStreamError,
 } from "./errors.js";
+import { type SilenceWatch, watchForSilence } from "./silence.js";
 
 export interface MessageReaderOptions {
   /** Fail with IdleTimeoutError when no message arrives for this long. */
@@ -43,10 +44,12 @@ export function createMessageReader<T>(
       if (signal.aborted) throw signal.reason;
       // A fresh promise per read: racing every read against one long-lived
       // promise would keep each read's result reachable from it for good.
-      let timer: NodeJS.Timeout | undefined;
+      let silence: SilenceWatch | undefined;
       let onAbort = () => {};
       const interrupted = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new IdleTimeoutError(options.idleMs)), options.idleMs);
+        silence = watchForSilence(options.idleMs, () =>
+          reject(new IdleTimeoutError(options.idleMs)),
+        );
         onAbort = () => reject(signal.reason);
         signal.addEventListener("abort", onAbort, { once: true });
       });
@@ -57,7 +60,7 @@ export function createMessageReader<T>(
       try {
         result = await Promise.race([next, interrupted]);
       } finally {
-        clearTimeout(timer);
+        silence?.cancel();
         signal.removeEventListener("abort", onAbort);
       }
       if (result.done) {

@@ -23,6 +23,7 @@ import {
 import { createMessageReader, type MessageReader } from "./input.js";
 import type { ExportLimits } from "./limits.js";
 import type { ExportObserver, ExportOutcome } from "./observer.js";
+import { watchForSilence } from "./silence.js";
 import { decodeBatch, type ExportFormat, type ExportPlan, validateStart } from "./validation.js";
 
 /**
@@ -295,14 +296,14 @@ export async function* runExport(
   async function* handedOver(
     kind: MessageInitShape<typeof ExportResponseSchema>["kind"],
   ): AsyncGenerator<ExportResponse> {
-    const watchdog = setTimeout(() => {
+    const watchdog = watchForSilence(options.idleTimeoutMs, () => {
       finish("idle_timeout", new ClientStalledError(options.idleTimeoutMs));
       call.abandon();
-    }, options.idleTimeoutMs);
+    });
     try {
       yield response(kind);
     } finally {
-      clearTimeout(watchdog);
+      watchdog.cancel();
     }
   }
   // A client that vanishes while this generator waits on a write may leave

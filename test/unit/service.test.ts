@@ -1,5 +1,5 @@
 import { create } from "@bufbuild/protobuf";
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import { ExportRequestSchema, Format } from "../../gen/export/v1/export_pb.js";
 import { loadConfig } from "../../src/config.js";
 import { createAdmission } from "../../src/export/admission.js";
@@ -9,8 +9,9 @@ import { runExport } from "../../src/export/service.js";
 import { createCsvRenderer } from "../../src/render/csv.js";
 import type { Renderer } from "../../src/render/renderer.js";
 import { createXlsxRenderer } from "../../src/render/xlsx/renderer.js";
+import { holdUp, nextMessage, startSender } from "../support/held-up.js";
 
-function harness(pdf: Renderer = createCsvRenderer()) {
+function harness(pdf: Renderer = createCsvRenderer(), env: Record<string, string> = {}) {
   const admission = createAdmission({ limit: 1, perUserLimit: 0, retryAfterMs: 1_000 });
   const finished: ExportFinished[] = [];
   const observer: ExportObserver = {
@@ -20,7 +21,7 @@ function harness(pdf: Renderer = createCsvRenderer()) {
     refused() {},
   };
   const deps = {
-    options: loadConfig([], {}),
+    options: loadConfig([], env),
     admission,
     renderers: { csv: createCsvRenderer(), pdf, xlsx: createXlsxRenderer() },
     observer,
@@ -49,6 +50,12 @@ async function* requests(format = Format.PDF) {
     kind: { case: "batch", value: { rows: [{ cells: ["secret value"] }] } },
   });
 }
+
+let cleanups: (() => unknown)[] = [];
+afterEach(async () => {
+  await Promise.all(cleanups.map((cleanup) => cleanup()));
+  cleanups = [];
+});
 
 describe("runExport", () => {
   it("turns a renderer failure into INTERNAL naming only the export id, and frees the slot", async () => {
@@ -95,5 +102,27 @@ describe("runExport", () => {
     expect(error).toBe(deadline);
     expect(admission.inUse()).toBe(0);
     expect(finished).toEqual([expect.objectContaining({ outcome: "deadline", rows: 1 })]);
+  });
+
+  it("keeps an export whose client read on while this process was held up past the idle limit", async () => {
+    const idleMs = 100;
+    const { worker, port } = await startSender(10);
+    cleanups.push(() => worker.terminate());
+    const { admission, finished, deps, call } = harness(createCsvRenderer(), {
+      IDLE_TIMEOUT_MS: String(idleMs),
+    });
+    const responses = runExport(requests(Format.CSV), call, deps);
+    const kinds = [(await responses.next()).value?.kind.case];
+    // The header's write completes, as socket I/O does, while this process
+    // is held up for longer than the client is given to read.
+    const written = nextMessage(port);
+    port.postMessage("write");
+    holdUp(3 * idleMs);
+    await written;
+    for await (const response of responses) kinds.push(response.kind.case);
+    port.close();
+    expect(kinds).toEqual(["header", "chunk", "summary"]);
+    expect(admission.inUse()).toBe(0);
+    expect(finished).toEqual([expect.objectContaining({ outcome: "ok", rows: 1 })]);
   });
 });
