@@ -6,6 +6,7 @@ import {
   HealthCheckResponseSchema,
   Health as HealthService,
 } from "../../gen/grpc/health/v1/health_pb.js";
+import { quoteCut } from "../transport/quote.js";
 
 export { HealthService };
 
@@ -26,17 +27,6 @@ export interface Health {
 
 /** Service names this long are no service's: the rest is not echoed, so the status stays small enough for every client. */
 const SHOWN_NAME_CHARS = 100;
-
-function quotedName(name: string): string {
-  let shown = 0;
-  let units = 0;
-  for (const character of name) {
-    if (shown === SHOWN_NAME_CHARS) return `${JSON.stringify(name.slice(0, units))}…`;
-    shown++;
-    units += character.length;
-  }
-  return JSON.stringify(name);
-}
 
 function response(status: HealthCheckResponse_ServingStatus): HealthCheckResponse {
   return create(HealthCheckResponseSchema, { status });
@@ -92,7 +82,7 @@ export function createHealth(options: HealthOptions): Health {
           const status = statuses.get(request.service);
           if (status === undefined) {
             throw new ConnectError(
-              `unknown service ${quotedName(request.service)}; ask for "" (the whole server) or one of: ${[...statuses.keys()].filter(Boolean).join(", ")}`,
+              `unknown service ${quoteCut(request.service, SHOWN_NAME_CHARS)}; ask for "" (the whole server) or one of: ${[...statuses.keys()].filter(Boolean).join(", ")}`,
               Code.NotFound,
             );
           }

@@ -7,6 +7,7 @@ import {
   RetryInfoSchema,
 } from "../../gen/google/rpc/error_details_pb.js";
 import { type FieldViolation, isDomainError } from "../export/errors.js";
+import { quoteCut } from "./quote.js";
 
 /** The google.rpc ErrorInfo domain of this service's errors. */
 export const ERROR_DOMAIN = "export.v1";
@@ -70,9 +71,35 @@ function errorInfo(reason: string, metadata: Record<string, string>) {
 const OVERSIZED =
   /^message (?:size (?:(\d+) )?)?is larger than configured readMaxBytes (\d+)( after decompression)?$/;
 
-/** The transport's own status, in the service's words where it refused a message for its size. */
+// connect-es's words for request compression it does not take, with the
+// encodings it does (none when the server runs with COMPRESSION=none).
+const UNKNOWN_COMPRESSION = /^unknown compression "(.*)": supported encodings are (.*)$/s;
+
+/** The most characters of a client's encoding name that an error quotes. */
+const SHOWN_ENCODING_CHARS = 40;
+
+function unknownCompressionStatus(status: ConnectError): ConnectError | undefined {
+  const unknown = UNKNOWN_COMPRESSION.exec(status.rawMessage);
+  if (!unknown) return undefined;
+  const [, name = "", supported = ""] = unknown;
+  const takes = supported === "" ? "uncompressed requests only" : `${supported} or uncompressed`;
+  return new ConnectError(
+    `requests compressed as ${quoteCut(name, SHOWN_ENCODING_CHARS)} are not taken: this server takes ${takes}`,
+    status.code,
+    undefined,
+    undefined,
+    status,
+  );
+}
+
+/**
+ * The transport's own status, in the service's words where it refused a
+ * message for its size or its compression.
+ */
 function requestStreamStatus(cause: unknown): ConnectError {
   const status = ConnectError.from(cause);
+  const compression = unknownCompressionStatus(status);
+  if (compression) return compression;
   const oversized = status.code === Code.ResourceExhausted && OVERSIZED.exec(status.rawMessage);
   if (!oversized) return status;
   const [, actual, limit = "", decompressed] = oversized;

@@ -7,7 +7,11 @@ import {
   type ExportResponseSchema,
   ExportService,
 } from "../../gen/export/v1/export_pb.js";
-import { ClientCancelledError, malformedRequestError } from "../export/errors.js";
+import {
+  ClientCancelledError,
+  InvalidRequestError,
+  malformedRequestError,
+} from "../export/errors.js";
 import type { ExportOutcome } from "../export/observer.js";
 import {
   type ExportCall,
@@ -25,6 +29,7 @@ import {
 } from "./context.js";
 import { deadlineReached, END_MARGIN_MS, RESET_MARGIN_MS } from "./deadline.js";
 import { toConnectError } from "./errors.js";
+import { quoteCut } from "./quote.js";
 
 const OUTCOME_OF_CODE: Partial<Record<Code, ExportOutcome>> = {
   [Code.Canceled]: "cancelled",
@@ -40,12 +45,28 @@ function transportOutcome(cause: unknown): ExportOutcome {
   return OUTCOME_OF_CODE[ConnectError.from(cause).code] ?? "internal";
 }
 
+/** connect-node's words for a deadline header it cannot read, raised at the first read. */
+const INVALID_TIMEOUT = /^protocol error: invalid (grpc|connect) timeout value: (.*)$/s;
+
+/** Each protocol's deadline header, and what it must hold. */
+const TIMEOUT_HEADERS = {
+  grpc: {
+    name: "grpc-timeout",
+    form: "1 to 8 digits and a unit, one of H, M, S, m, u and n (30S is 30 seconds)",
+  },
+  connect: { name: "connect-timeout-ms", form: "1 to 10 digits, in milliseconds" },
+} as const;
+
+/** The most characters of a header's value that an error quotes. */
+const SHOWN_HEADER_CHARS = 40;
+
 /**
  * connect-node reports a request message it cannot decode (truncated,
  * invalid UTF-8, nested past protobuf-es's depth limit) as INTERNAL, and a
  * stream that ends inside a message or malformed JSON as INVALID_ARGUMENT;
  * either way it is the client's input that is wrong, so the pipeline sees
- * a bad request naming the field `request`. The same errors after the
+ * a bad request naming the field `request`, or the deadline header that it
+ * could not read. The same errors after the
  * client reset its stream are that reset, not bad input.
  */
 async function* decodedRequests<T>(
@@ -60,6 +81,15 @@ async function* decodedRequests<T>(
     if (clientGone()) throw new ClientCancelledError();
     const cause = ConnectError.from(error);
     if (cause.code !== Code.Internal && cause.code !== Code.InvalidArgument) throw error;
+    const timeout = INVALID_TIMEOUT.exec(cause.rawMessage);
+    if (timeout) {
+      const header = TIMEOUT_HEADERS[timeout[1] as keyof typeof TIMEOUT_HEADERS];
+      const value = quoteCut(timeout[2] as string, SHOWN_HEADER_CHARS);
+      throw new InvalidRequestError({
+        field: header.name,
+        description: `the header is ${value}; a deadline is ${header.form}`,
+      });
+    }
     throw malformedRequestError(cause.rawMessage);
   }
 }

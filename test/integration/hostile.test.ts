@@ -1,3 +1,4 @@
+import { connect } from "node:http2";
 import { gzipSync } from "node:zlib";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { Code } from "@connectrpc/connect";
@@ -94,7 +95,9 @@ describe("a compressed request to a server that takes none", () => {
         "grpc-accept-encoding": "gzip",
       });
       expect(result.status).toBe(Code.Unimplemented);
-      expect(result.message).toMatch(/unknown compression "gzip"/);
+      expect(result.message).toBe(
+        'requests compressed as "gzip" are not taken: this server takes uncompressed requests only',
+      );
       await vi.waitFor(async () => {
         const after = await outcomes();
         expect(after.map((count, i) => count - (before[i] ?? 0))).toEqual([1, 0]);
@@ -107,6 +110,69 @@ describe("a compressed request to a server that takes none", () => {
     } finally {
       await plain.close();
     }
+  });
+});
+
+describe("a request compressed in an encoding the server does not know", () => {
+  it("gets UNIMPLEMENTED naming what it takes, with the client's name cut short", async () => {
+    const zipping = await startServer({ compression: "gzip" });
+    try {
+      const result = await rawExport(zipping.port, [frameOf(start)], {
+        "grpc-encoding": `br${"r".repeat(500)}`,
+      });
+      expect(result.status).toBe(Code.Unimplemented);
+      expect(result.message).toBe(
+        `requests compressed as "br${"r".repeat(38)}"… are not taken: this server takes gzip or uncompressed`,
+      );
+      await eventually(() => zipping.server.runningExports() === 0);
+    } finally {
+      await zipping.close();
+    }
+  });
+});
+
+describe("a deadline header that is not one", () => {
+  it("gets INVALID_ARGUMENT naming the header and its form, not the request message", async () => {
+    const cases = [
+      {
+        headers: { "grpc-timeout": `12x${"9".repeat(500)}` },
+        message: `grpc-timeout: the header is "12x${"9".repeat(37)}"…; a deadline is 1 to 8 digits and a unit, one of H, M, S, m, u and n (30S is 30 seconds)`,
+      },
+      {
+        headers: { "grpc-timeout": "123456789S" },
+        message:
+          'grpc-timeout: the header is "123456789S"; a deadline is 1 to 8 digits and a unit, one of H, M, S, m, u and n (30S is 30 seconds)',
+      },
+    ];
+    for (const { headers, message } of cases) {
+      const result = await rawExport(running.port, [frameOf(start)], headers);
+      expect(result.status).toBe(Code.InvalidArgument);
+      expect(result.message).toBe(message);
+    }
+    // The Connect protocol's own header; its status is the last frame's JSON.
+    const session = connect(running.baseUrl);
+    try {
+      const stream = session.request({
+        ":method": "POST",
+        ":path": "/export.v1.ExportService/Export",
+        "content-type": "application/connect+proto",
+        "connect-protocol-version": "1",
+        "connect-timeout-ms": "30s",
+      });
+      stream.end(frameOf(start));
+      const body: Buffer[] = [];
+      for await (const data of stream) body.push(data as Buffer);
+      const frames = Buffer.concat(body);
+      expect(frames[0]).toBe(2);
+      expect(JSON.parse(frames.subarray(5).toString()).error).toMatchObject({
+        code: "invalid_argument",
+        message:
+          'connect-timeout-ms: the header is "30s"; a deadline is 1 to 10 digits, in milliseconds',
+      });
+    } finally {
+      session.close();
+    }
+    await expectHealthy();
   });
 });
 
