@@ -4,17 +4,27 @@ export interface SilenceWatch {
 }
 
 /**
- * Calls `onSilence` when `ms` pass without `cancel()`, but only once the
- * event loop has polled for I/O after the timer ran out. When this process
- * itself was held up (a long pause, a starved CPU), timers run before the
- * input that arrived meanwhile is read; that input must win, or an overloaded
- * server would blame its own stall on clients that kept sending or reading.
+ * Calls `onSilence` when `ms` pass without `cancel()`, unless this process
+ * itself was held up meanwhile (a long pause, a starved CPU): then what
+ * looks like the client's silence may be the server's own stall.
+ * - A timer that runs more than half of `ms` late is armed once more, for
+ *   a full `ms`: the rest of a message may still be waiting on the flow
+ *   control window the server could not open while it was held up.
+ * - Silence is declared only once the event loop has polled for I/O after
+ *   the timer ran, since timers run before the input that reached the
+ *   socket meanwhile is read, and that input must win.
  */
 export function watchForSilence(ms: number, onSilence: () => void): SilenceWatch {
   let confirming: NodeJS.Immediate | undefined;
-  const timer = setTimeout(() => {
-    confirming = setImmediate(onSilence);
-  }, ms);
+  let timer: NodeJS.Timeout;
+  const arm = (rearmIfLate: boolean) => {
+    const due = performance.now() + ms;
+    timer = setTimeout(() => {
+      if (rearmIfLate && performance.now() - due > ms / 2) arm(false);
+      else confirming = setImmediate(onSilence);
+    }, ms);
+  };
+  arm(true);
   return {
     cancel() {
       clearTimeout(timer);

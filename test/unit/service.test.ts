@@ -106,8 +106,8 @@ describe("runExport", () => {
 
   it("keeps an export whose client read on while this process was held up past the idle limit", async () => {
     const idleMs = 100;
-    const { worker, port } = await startSender(10);
-    cleanups.push(() => worker.terminate());
+    const sender = await startSender();
+    cleanups.push(() => sender.close());
     const { admission, finished, deps, call } = harness(createCsvRenderer(), {
       IDLE_TIMEOUT_MS: String(idleMs),
     });
@@ -115,12 +115,11 @@ describe("runExport", () => {
     const kinds = [(await responses.next()).value?.kind.case];
     // The header's write completes, as socket I/O does, while this process
     // is held up for longer than the client is given to read.
-    const written = nextMessage(port);
-    port.postMessage("write");
-    holdUp(3 * idleMs);
+    const written = nextMessage(sender.port);
+    sender.send(10);
+    holdUp(3 * idleMs, { until: sender.posted });
     await written;
     for await (const response of responses) kinds.push(response.kind.case);
-    port.close();
     expect(kinds).toEqual(["header", "chunk", "summary"]);
     expect(admission.inUse()).toBe(0);
     expect(finished).toEqual([expect.objectContaining({ outcome: "ok", rows: 1 })]);
