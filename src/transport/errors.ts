@@ -78,15 +78,23 @@ const UNKNOWN_COMPRESSION = /^unknown compression "(.*)": supported encodings ar
 /** The most characters of a client's encoding name that an error quotes. */
 const SHOWN_ENCODING_CHARS = 40;
 
+/**
+ * connect-es's refusal of a request's compression, in the service's words;
+ * it keeps the trailer that lists the encodings taken (grpc-accept-encoding),
+ * from which a client may pick another.
+ */
 function unknownCompressionStatus(status: ConnectError): ConnectError | undefined {
-  const unknown = UNKNOWN_COMPRESSION.exec(status.rawMessage);
+  const unknown = status.code === Code.Unimplemented && UNKNOWN_COMPRESSION.exec(status.rawMessage);
   if (!unknown) return undefined;
   const [, name = "", supported = ""] = unknown;
-  const takes = supported === "" ? "uncompressed requests only" : `${supported} or uncompressed`;
+  const takes =
+    supported === ""
+      ? "uncompressed requests only"
+      : `${supported.split(",").join(", ")} or uncompressed`;
   return new ConnectError(
     `requests compressed as ${quoteCut(name, SHOWN_ENCODING_CHARS)} are not taken: this server takes ${takes}`,
     status.code,
-    undefined,
+    status.metadata,
     undefined,
     status,
   );

@@ -45,7 +45,11 @@ function transportOutcome(cause: unknown): ExportOutcome {
   return OUTCOME_OF_CODE[ConnectError.from(cause).code] ?? "internal";
 }
 
-/** connect-node's words for a deadline header it cannot read, raised at the first read. */
+/**
+ * connect-node's words for a deadline header it cannot read, raised at the
+ * first read. Bad input, so it becomes a bad request here with the others;
+ * a compression refusal keeps its own status (see requestStreamStatus).
+ */
 const INVALID_TIMEOUT = /^protocol error: invalid (grpc|connect) timeout value: (.*)$/s;
 
 /** Each protocol's deadline header, and what it must hold. */

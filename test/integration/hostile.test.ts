@@ -124,6 +124,7 @@ describe("a request compressed in an encoding the server does not know", () => {
       expect(result.message).toBe(
         `requests compressed as "br${"r".repeat(38)}"… are not taken: this server takes gzip or uncompressed`,
       );
+      expect(result.trailers["grpc-accept-encoding"]).toBe("gzip");
       await eventually(() => zipping.server.runningExports() === 0);
     } finally {
       await zipping.close();

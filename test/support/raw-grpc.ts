@@ -1,4 +1,4 @@
-import { connect, constants } from "node:http2";
+import { connect, constants, type IncomingHttpHeaders } from "node:http2";
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import {
   type ExportRequest,
@@ -12,6 +12,8 @@ export interface RawResult {
   /** grpc-status and grpc-message (percent-decoded) from the trailers. */
   readonly status: number;
   readonly message: string;
+  /** The trailers as sent. */
+  readonly trailers: IncomingHttpHeaders;
 }
 
 /** One gRPC message frame: flag byte, length, payload. */
@@ -70,6 +72,7 @@ export function rawExport(
         kinds,
         status: Number(trailers["grpc-status"]),
         message: decodeURIComponent(String(trailers["grpc-message"] ?? "")),
+        trailers,
       });
     });
     stream.on("error", reject);
@@ -164,12 +167,15 @@ export function exportAnsweredEarly(
 ): Promise<EarlyAnswer> {
   const { session, stream } = openExportStream(port);
   return new Promise<EarlyAnswer>((resolve, reject) => {
-    let trailers: { status: number; message: string; requestOpen: boolean } | undefined;
+    let trailers:
+      | { status: number; message: string; trailers: IncomingHttpHeaders; requestOpen: boolean }
+      | undefined;
     stream.on("data", () => {});
     stream.on("trailers", (headers) => {
       trailers = {
         status: Number(headers["grpc-status"]),
         message: decodeURIComponent(String(headers["grpc-message"] ?? "")),
+        trailers: headers,
         requestOpen: !stream.writableEnded,
       };
     });
