@@ -1,8 +1,11 @@
+import { randomBytes } from "node:crypto";
 import { Code } from "@connectrpc/connect";
+import * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ErrorInfoSchema, RetryInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
 import { collectExport, createExportClient } from "../support/connect-client.js";
 import { expectInvalidArgument, failedExport } from "../support/expect-error.js";
+import { createGrpcJsClient, grpcJsExport } from "../support/grpc-js-client.js";
 import {
   BAD_INPUT_CASES,
   generateGrpcioStubs,
@@ -89,6 +92,29 @@ describe("behind nginx grpc_pass", () => {
     });
     expect(await held.release()).toEqual(Array(5).fill(10n));
     expect(wrongAnswers(tally, ["slots_exhausted"], 300)).toEqual([]);
+    await expectHealthyThroughNginx();
+  });
+
+  it("passes request metadata as large as the server takes: a 60,000-character bearer token", async () => {
+    // nginx's default buffers refused a field past about 8 KB (RESOURCE_EXHAUSTED).
+    const token = randomBytes(45_000).toString("base64");
+    const metadata = new grpc.Metadata();
+    metadata.set("authorization", `Bearer ${token}`);
+    const client = createGrpcJsClient(nginx.port);
+    try {
+      const result = await grpcJsExport(
+        client,
+        [
+          { start: { format: "FORMAT_CSV", columns: [{ key: "id" }] } },
+          { batch: { rows: [{ cells: ["1"] }] } },
+        ],
+        { deadline: Date.now() + 10_000 },
+        metadata,
+      );
+      expect(result.data.toString()).toBe("id\r\n1\r\n");
+    } finally {
+      client.close();
+    }
     await expectHealthyThroughNginx();
   });
 });
