@@ -56,42 +56,48 @@ afterEach(async () => {
   running = child = undefined;
 });
 
+/**
+ * A server with `idleTimeoutMs`, and a client in its own process whose
+ * Export call is open and holds a slot: `frames` sent, ended or not,
+ * reading or not.
+ */
+async function openExport(
+  idleTimeoutMs: number,
+  open: { frames: Buffer[]; end: boolean; paused?: boolean },
+) {
+  running = await startServer({ idleTimeoutMs });
+  const client = childClient(running.baseUrl);
+  child = client.child;
+  await client.next("ready");
+  child.send({ type: "open", ...open, frames: base64(open.frames) });
+  await client.next("opened");
+  await eventually(() => running?.server.runningExports() === 1);
+  return { child, done: () => client.next<Done>("done") };
+}
+
 describe("a server held up past IDLE_TIMEOUT_MS", () => {
   it("takes a batch larger than the flow-control window that its client sent meanwhile", async () => {
     const idleTimeoutMs = 200;
-    running = await startServer({ idleTimeoutMs });
-    const client = childClient(running.baseUrl);
-    child = client.child;
-    await client.next("ready");
-    child.send({ type: "open", frames: base64([start]), end: false });
-    await client.next("opened");
-    await eventually(() => running?.server.runningExports() === 1);
+    const client = await openExport(idleTimeoutMs, { frames: [start], end: false });
     const batch = framesOf(2_000, 2_000);
     expect(batch[0]?.length).toBeGreaterThan(65_535);
-    const done = client.next<Done>("done");
-    child.send({ type: "send", frames: base64(batch), delayMs: 20 });
+    const done = client.done();
+    client.child.send({ type: "send", frames: base64(batch), delayMs: 20 });
     holdUp(3.5 * idleTimeoutMs);
     expect(await done).toMatchObject({ status: 0 });
   });
 
   it("keeps writing to a client that went on reading meanwhile", async () => {
     const idleTimeoutMs = 1_000;
-    running = await startServer({ idleTimeoutMs });
-    const client = childClient(running.baseUrl);
-    child = client.child;
-    await client.next("ready");
     // A client that reads nothing yet, until the server's writes wait on it.
-    child.send({
-      type: "open",
-      frames: base64([start, ...framesOf(20_000, 1_000)]),
+    const client = await openExport(idleTimeoutMs, {
+      frames: [start, ...framesOf(20_000, 1_000)],
       end: true,
       paused: true,
     });
-    await client.next("opened");
-    await eventually(() => running?.server.runningExports() === 1);
     await new Promise((resolve) => setTimeout(resolve, idleTimeoutMs / 2));
-    const done = client.next<Done>("done");
-    child.send({ type: "resume", delayMs: 20 });
+    const done = client.done();
+    client.child.send({ type: "resume", delayMs: 20 });
     holdUp(2 * idleTimeoutMs);
     expect(await done).toMatchObject({ status: 0 });
   });
