@@ -3,10 +3,14 @@
 //   open   { frames (base64), end, paused }  starts an Export call
 //   send   { frames, delayMs }                writes them after delayMs, then ends
 //   resume { delayMs }                        starts reading after delayMs
-// It reports ready, opened, then done { status, message, received }.
+// It reports ready, opened, then done { status, message, received }, or
+// error { message }.
 import { connect } from "node:http2";
 
 const session = connect(process.argv[2]);
+session.on("error", (error) => {
+  process.send({ type: "error", message: String(error) });
+});
 let stream;
 let received = 0;
 const decode = (frames) => frames.map((frame) => Buffer.from(frame, "base64"));

@@ -50,14 +50,14 @@ describe("message reader", () => {
   it("still gives up on a client that sends nothing for the idle limit", async () => {
     const { sender, reader } = await readerOfSender();
     const read = reader.next();
-    sender.send(3 * IDLE_MS);
+    sender.send(10 * IDLE_MS);
     await expect(read).rejects.toBeInstanceOf(IdleTimeoutError);
   });
 
   it("gives up after a hold-up when the client stays silent for the idle limit after it", async () => {
     const { sender, reader } = await readerOfSender();
     const read = reader.next();
-    holdUp(3 * IDLE_MS, { after: () => sender.send(3 * IDLE_MS) });
+    holdUp(3 * IDLE_MS, { after: () => sender.send(10 * IDLE_MS) });
     await expect(read).rejects.toBeInstanceOf(IdleTimeoutError);
   });
 });
